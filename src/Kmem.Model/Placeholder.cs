@@ -1,0 +1,1 @@
+namespace Kmem.Model; internal static class Placeholder { }
