@@ -143,3 +143,34 @@ public sealed record Scenario(Header Header, IReadOnlyList<Op> Ops)
 {
     public string ProfileName => Header.Profile ?? Profiles.DefaultName;
 }
+
+public static class OpKindNames
+{
+    /// <summary>The operation's keyword as written in `.kmem` text.</summary>
+    public static string Keyword(this OpKind kind) => kind switch
+    {
+        OpKind.MemblockAlloc => "memblock_alloc",
+        OpKind.MemblockFree => "memblock_free",
+        OpKind.MemInit => "mem_init",
+        OpKind.AllocPages => "alloc_pages",
+        OpKind.FreePages => "free_pages",
+        OpKind.Kmalloc => "kmalloc",
+        OpKind.Kfree => "kfree",
+        OpKind.KmemCacheCreate => "kmem_cache_create",
+        OpKind.KmemCacheAlloc => "kmem_cache_alloc",
+        OpKind.KmemCacheFree => "kmem_cache_free",
+        OpKind.KmemCacheDestroy => "kmem_cache_destroy",
+        OpKind.Vmalloc => "vmalloc",
+        OpKind.Vfree => "vfree",
+        OpKind.RequestMemRegion => "request_mem_region",
+        OpKind.ReleaseMemRegion => "release_mem_region",
+        OpKind.Ioremap => "ioremap",
+        OpKind.Iounmap => "iounmap",
+        OpKind.DmaAllocCoherent => "dma_alloc_coherent",
+        OpKind.DmaFreeCoherent => "dma_free_coherent",
+        OpKind.Context => "context",
+        OpKind.Meminfo => "meminfo",
+        OpKind.Expect => "expect",
+        _ => kind.ToString(),
+    };
+}

@@ -1,0 +1,373 @@
+namespace Kmem.Model;
+
+/// <summary>A broken rule: the invariant's stable name (docs/semantics.md) and what happened.</summary>
+public readonly record struct Violation(string Invariant, string Message);
+
+public enum AllocKind { Memblock, Pages }
+
+public sealed record Allocation(int Id, AllocKind Kind, long FirstPfn, long Pages, int Order);
+
+/// <summary>
+/// The specification of physical memory: the abstract state (what every frame is, which
+/// allocations are live) and, for each operation, which outcomes are allowed. Each method takes
+/// what the target answered, returns the first rule it broke (or null), and when the answer was
+/// allowed advances the state with it. Short and plain: no clever indexing.
+/// </summary>
+public sealed class PageSpec
+{
+    public Layout Layout { get; }
+    public Machine Machine { get; }
+    private readonly FrameKind[] kind;
+    private readonly Dictionary<long, Allocation> liveByFirstPfn = new();
+    private int nextId = 1;
+
+    public bool InitDone { get; private set; }
+    public long[] Managed { get; } = new long[4];
+    public long[] FreeCount { get; } = new long[4];
+    public long[] WmarkMin { get; } = new long[4];
+    public long[] WmarkLow { get; } = new long[4];
+    /// <summary>lowmem_reserve[zone][class zone].</summary>
+    public long[,] LowmemReserve { get; } = new long[4, 4];
+    public long MinFreeKbytes { get; private set; }
+
+    public PageSpec(Machine machine)
+    {
+        Machine = machine;
+        Layout = new Layout(machine);
+        kind = (FrameKind[])Layout.Initial.Clone();
+    }
+
+    public int LargestOrder => Layout.LargestOrder;
+    public long FrameCount => Layout.FrameCount;
+    public FrameKind KindOf(long pfn) => pfn >= 0 && pfn < kind.Length ? kind[pfn] : FrameKind.Hole;
+    public IReadOnlyCollection<Allocation> Live => liveByFirstPfn.Values;
+    private long Pfn(ulong addr) => (long)(addr >> Layout.PageShift);
+    private ulong Addr(long pfn) => (ulong)pfn << Layout.PageShift;
+
+    // ---------------------------------------------------------------- memblock
+
+    public Violation? MemblockAlloc(ulong size, ulong align, Result got, ulong addr)
+    {
+        if (InitDone || size == 0 || (align & (align - 1)) != 0)
+        {
+            string why = InitDone ? "memblock_alloc after mem_init" : size == 0 ? "memblock_alloc of size 0" : $"alignment {align} is not a power of two";
+            return Expect(Result.EINVAL, got, "limits", why);
+        }
+        long pages = (long)((size + Layout.PageSize - 1) >> Layout.PageShift);
+        long alignPages = Math.Max(1, (long)(align >> Layout.PageShift));
+        if (got == Result.Ok)
+        {
+            long first = Pfn(addr);
+            if (addr % Layout.PageSize != 0 || first % alignPages != 0)
+                return new("alignment", $"memblock_alloc returned {Hex(addr)}, not aligned to {Math.Max(align, Layout.PageSize)} bytes");
+            if (BadFrames(first, pages) is { } bad) return bad;
+            Take(first, pages, FrameKind.Memblock, AllocKind.Memblock, -1);
+            return null;
+        }
+        if (got == Result.ENOMEM)
+            return FindRun(0, FrameCount, pages, alignPages) is { } p
+                ? new("exactness", $"memblock_alloc of {pages} frames got ENOMEM, but frames {Hex(Addr(p))}..{Hex(Addr(p + pages))} are free")
+                : null;
+        return Unexpected(got, "Ok or ENOMEM");
+    }
+
+    public Violation? MemblockFree(ulong addr, Result got)
+    {
+        if (InitDone) return Expect(Result.EINVAL, got, "misuse", "memblock_free after mem_init");
+        if (!liveByFirstPfn.TryGetValue(Pfn(addr), out var a) || a.Kind != AllocKind.Memblock || addr % Layout.PageSize != 0)
+            return Expect(Result.BUG, got, "misuse", $"memblock_free of {Hex(addr)}, which is not a live memblock allocation");
+        if (got != Result.Ok) return Unexpected(got, "Ok");
+        Release(a);
+        return null;
+    }
+
+    // ---------------------------------------------------------------- mem_init
+
+    public Violation? MemInit(Result got)
+    {
+        if (InitDone) return Expect(Result.EINVAL, got, "misuse", "a second mem_init");
+        if (got != Result.Ok) return Unexpected(got, "Ok");
+        InitDone = true;
+        for (long f = 0; f < FrameCount; f++)
+            if (kind[f] == FrameKind.Free) Managed[(int)Layout.ZoneOf(f)]++;
+        Array.Copy(Managed, FreeCount, 4);
+        if (Machine.Watermarks) ComputeWatermarks();
+        return null;
+    }
+
+    /// <summary>mm/page_alloc.c: init_per_zone_wmark_min, setup_per_zone_wmarks, setup_per_zone_lowmem_reserve.</summary>
+    private void ComputeWatermarks()
+    {
+        long lowmemPages = Managed[0] + Managed[1] + Managed[2];
+        long lowmemKb = lowmemPages * (long)(Layout.PageSize / 1024);
+        // int_sqrt is the floor of the square root; guard the double rounding at the edges.
+        long r = (long)Math.Sqrt((double)(lowmemKb * 16));
+        while (r * r > lowmemKb * 16) r--;
+        while ((r + 1) * (r + 1) <= lowmemKb * 16) r++;
+        MinFreeKbytes = Math.Clamp(r, 128, (long)Machine.MinFreeKbytesMax);
+        long pagesMin = MinFreeKbytes >> (Layout.PageShift - 10);
+        for (int z = 0; z < 4; z++)
+        {
+            if (z == (int)MZone.HighMem || lowmemPages == 0) continue;
+            long min = (long)((ulong)pagesMin * (ulong)Managed[z] / (ulong)lowmemPages);
+            WmarkMin[z] = min;
+            WmarkLow[z] = min + Math.Max(min / 4, Managed[z] * 10 / 10000);
+        }
+        int[] ratio = [256, 256, 32, 0];
+        for (int z = 0; z < 4; z++)
+        {
+            long above = 0;
+            for (int c = z + 1; c < 4; c++)
+            {
+                above += Managed[c];
+                LowmemReserve[z, c] = ratio[z] == 0 || Managed[z] == 0 ? 0 : above / ratio[z];
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- page allocator
+
+    /// <summary>The zone list of a GFP mask, highest zone first, restricted to zones the profile has.</summary>
+    public List<MZone> ZoneList(GfpBits gfp)
+    {
+        MZone[] list = (gfp & GfpBits.Dma) != 0 ? [MZone.DMA]
+            : (gfp & GfpBits.Dma32) != 0 ? (Layout.ZoneExists[(int)MZone.DMA32] ? [MZone.DMA32, MZone.DMA] : [MZone.Normal, MZone.DMA])
+            : (gfp & GfpBits.HighUser) != 0 ? [MZone.HighMem, MZone.Normal, MZone.DMA32, MZone.DMA]
+            : [MZone.Normal, MZone.DMA32, MZone.DMA];
+        return list.Where(z => Layout.ZoneExists[(int)z]).ToList();
+    }
+
+    public static bool MayBlock(GfpBits gfp) =>
+        (gfp & (GfpBits.Kernel | GfpBits.HighUser)) != 0
+        || ((gfp & (GfpBits.Dma | GfpBits.Dma32)) != 0 && (gfp & (GfpBits.Atomic | GfpBits.NoWait)) == 0);
+
+    /// <summary>
+    /// What alloc_pages must do: EINVAL, BUG, ENOMEM, or Ok from a given zone. The returned text
+    /// explains the decision for traces and messages.
+    /// </summary>
+    public (Result Result, MZone Zone, string Why) DecideAllocPages(int order, GfpBits gfp, bool atomic, MZone? knownRunZone = null)
+    {
+        if (order < 0 || order > LargestOrder)
+            return (Result.EINVAL, default, $"order {order} is above the largest order {LargestOrder} ({MaxOrderText()})");
+        int zoneFlags = ((gfp & GfpBits.Dma) != 0 ? 1 : 0) + ((gfp & GfpBits.Dma32) != 0 ? 1 : 0) + ((gfp & GfpBits.HighUser) != 0 ? 1 : 0);
+        if (zoneFlags > 1) return (Result.BUG, default, "more than one zone modifier in the GFP mask (GFP_ZONE_BAD)");
+        if (atomic && MayBlock(gfp)) return (Result.BUG, default, "a GFP mask that may sleep, in atomic context");
+
+        var list = ZoneList(gfp);
+        var classZone = list[0];
+        var usable = list.Where(z => Managed[(int)z] > 0).ToList();
+        bool HasRun(MZone z) => knownRunZone == z || RunInZone(z, order) is not null;
+        if (!Machine.Watermarks)
+        {
+            foreach (var z in usable)
+                if (HasRun(z)) return (Result.Ok, z, $"first zone in the list with a free order-{order} block: {z}");
+            return (Result.ENOMEM, default, $"no free order-{order} block in {string.Join(", ", usable)}");
+        }
+        foreach (var z in usable)
+            if (WatermarkOk(z, order, WmarkLow[(int)z], classZone) && HasRun(z))
+                return (Result.Ok, z, $"{z} passes the low watermark");
+        long Reduced(long m)
+        {
+            // __GFP_HIGH halves the mark (6.8 ALLOC_MIN_RESERVE, 4.19 ALLOC_HIGH); a mask that cannot
+            // direct-reclaim takes a further quarter (6.8 ALLOC_NON_BLOCK, 4.19 ALLOC_HARDER).
+            if ((gfp & GfpBits.Atomic) == 0) return m;
+            m -= m / 2;
+            bool canReclaim = (gfp & (GfpBits.Kernel | GfpBits.HighUser)) != 0;
+            if (!canReclaim) m -= m / 4;
+            return m;
+        }
+        foreach (var z in usable)
+            if (WatermarkOk(z, order, Reduced(WmarkMin[(int)z]), classZone) && HasRun(z))
+                return (Result.Ok, z, $"{z} passes the min watermark{((gfp & GfpBits.Atomic) != 0 ? " with the atomic reserves" : "")}");
+        return (Result.ENOMEM, default, $"no zone in {string.Join(", ", usable)} has a free order-{order} block that the watermarks allow");
+    }
+
+    /// <summary>__zone_watermark_ok: free - (2^order - 1) &gt; mark + lowmem_reserve[zone][class].</summary>
+    public bool WatermarkOk(MZone z, int order, long mark, MZone classZone)
+        => FreeCount[(int)z] - ((1L << order) - 1) > mark + LowmemReserve[(int)z, (int)classZone];
+
+    public Violation? AllocPages(int order, GfpBits gfp, bool atomic, Result got, ulong addr)
+    {
+        if (!InitDone) throw new InvalidOperationException("alloc_pages before mem_init: the runner must insert mem_init");
+        long first = Pfn(addr), pages = 1L << Math.Clamp(order, 0, 62);
+        MZone? blockZone = null;
+        if (got == Result.Ok && order >= 0 && order <= LargestOrder)
+        {
+            if (BadFrames(first, pages) is { } bad) return bad;
+            if (addr % Layout.PageSize != 0 || first % pages != 0)
+                return new("alignment", $"order-{order} block at {Hex(addr)} is not aligned to {pages} frames");
+            blockZone = Layout.ZoneOf(first);
+            if (Layout.ZoneOf(first + pages - 1) != blockZone)
+                return new("free-blocks", $"order-{order} block at {Hex(addr)} spans two zones");
+        }
+        var (want, zone, why) = DecideAllocPages(order, gfp, atomic, blockZone);
+        if (want != got)
+        {
+            string inv = want == Result.EINVAL || got == Result.EINVAL ? "limits"
+                : want == Result.BUG || got == Result.BUG ? "misuse"
+                : got == Result.ENOMEM ? "exactness"
+                : Machine.Watermarks && blockZone is { } bz && ZoneList(gfp).Contains(bz) ? "watermarks"
+                : blockZone is { } bz2 && !ZoneList(gfp).Contains(bz2) ? "limits"
+                : "exactness";
+            string detail = got == Result.Ok && blockZone is { } b ? $" (it returned an order-{order} block at {Hex(addr)} in {b})" : "";
+            return new(inv, $"alloc_pages order {order} {gfp} must give {want}: {why}; the target answered {got}{detail}");
+        }
+        if (got != Result.Ok) return null;
+        if (blockZone != zone)
+        {
+            string inv = ZoneList(gfp).Contains(blockZone!.Value) ? "zone" : "limits";
+            return new(inv, $"alloc_pages order {order} {gfp} must come from {zone} ({why}), but the block at {Hex(addr)} is in {blockZone}");
+        }
+        Take(first, pages, FrameKind.Allocated, AllocKind.Pages, order);
+        FreeCount[(int)zone] -= pages;
+        return null;
+    }
+
+    public Violation? FreePages(ulong addr, int order, Result got)
+    {
+        if (!InitDone) throw new InvalidOperationException("free_pages before mem_init: the runner must insert mem_init");
+        if (addr == 0) return Expect(Result.Ok, got, "misuse", "free_pages(0) is a no-op");
+        if (!liveByFirstPfn.TryGetValue(Pfn(addr), out var a) || a.Kind != AllocKind.Pages)
+            return Expect(Result.BUG, got, "misuse", $"free_pages of {Hex(addr)}, which is not the start of a live alloc_pages block ({Describe(Pfn(addr))})");
+        if (a.Order != order)
+            return Expect(Result.BUG, got, "misuse", $"free_pages of {Hex(addr)} with order {order}, but it was allocated with order {a.Order}");
+        if (got != Result.Ok) return Unexpected(got, "Ok");
+        Release(a);
+        FreeCount[(int)Layout.ZoneOf(a.FirstPfn)] += a.Pages;
+        return null;
+    }
+
+    // ---------------------------------------------------------------- structure of the target's free lists
+
+    /// <summary>
+    /// The structural invariants over the target's free blocks (free-blocks, coalescing, ownership):
+    /// aligned, disjoint, in one zone, over free frames only, covering every free frame, and no block
+    /// whose parent block is wholly free inside one zone within the largest order.
+    /// </summary>
+    public Violation? CheckFreeBlocks(IEnumerable<(long Pfn, int Order)> blocks)
+    {
+        var list = blocks.OrderBy(b => b.Pfn).ToList();
+        if (!InitDone && list.Count > 0)
+            return new("free-blocks", $"the buddy free lists hold a block at {Hex(Addr(list[0].Pfn))} before mem_init");
+        var perZone = new long[4];
+        long prevEnd = -1;
+        foreach (var (pfn, order) in list)
+        {
+            if (order < 0 || order > LargestOrder)
+                return new("free-blocks", $"a free block at {Hex(Addr(pfn))} has order {order}, outside 0..{LargestOrder}");
+            long size = 1L << order;
+            if (pfn % size != 0) return new("free-blocks", $"free order-{order} block at {Hex(Addr(pfn))} is not aligned to {size} frames");
+            if (pfn < prevEnd) return new("free-blocks", $"free blocks overlap at {Hex(Addr(pfn))}");
+            prevEnd = pfn + size;
+            if (pfn + size > FrameCount || Layout.ZoneOf(pfn) != Layout.ZoneOf(pfn + size - 1))
+                return new("free-blocks", $"free order-{order} block at {Hex(Addr(pfn))} does not lie inside one zone");
+            for (long f = pfn; f < pfn + size; f++)
+            {
+                if (kind[f] == FrameKind.Free) continue;
+                string inv = kind[f] is FrameKind.AboveMem || (kind[f] == FrameKind.Reserved && IsMemmapReserved(f)) ? "limits"
+                    : kind[f] == FrameKind.Allocated ? "no-double-mapping" : "free-blocks";
+                return new(inv, $"free order-{order} block at {Hex(Addr(pfn))} contains frame {Hex(Addr(f))}, which is {Describe(f)}");
+            }
+            perZone[(int)Layout.ZoneOf(pfn)] += size;
+        }
+        for (int z = 0; z < 4; z++)
+            if (InitDone && perZone[z] != FreeCount[z])
+                return new("ownership", $"the free lists of {(MZone)z} hold {perZone[z]} frames, but {FreeCount[z]} frames of it are free");
+        foreach (var (pfn, order) in list)
+        {
+            if (order >= LargestOrder) continue;
+            long parent = pfn & ~((2L << order) - 1), parentSize = 2L << order;
+            if (parent + parentSize > FrameCount || Layout.ZoneOf(parent) != Layout.ZoneOf(parent + parentSize - 1)) continue;
+            bool allFree = true;
+            for (long f = parent; f < parent + parentSize && allFree; f++) allFree = kind[f] == FrameKind.Free;
+            if (allFree)
+            {
+                long buddy = pfn ^ (1L << order);
+                return new("coalescing", $"free order-{order} blocks at {Hex(Addr(pfn))} and its buddy {Hex(Addr(buddy))} in {Layout.ZoneOf(pfn)} were left unmerged: their order-{order + 1} parent at {Hex(Addr(parent))} is wholly free");
+            }
+        }
+        return null;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /// <summary>The first `alignPages`-aligned run of `pages` free frames in [start, end), or null.</summary>
+    public long? FindRun(long start, long end, long pages, long alignPages)
+    {
+        long b = (start + alignPages - 1) / alignPages * alignPages;
+        while (b + pages <= end)
+        {
+            long f = b;
+            while (f < b + pages && kind[f] == FrameKind.Free) f++;
+            if (f == b + pages) return b;
+            b = (f + alignPages) / alignPages * alignPages;
+        }
+        return null;
+    }
+
+    public long? RunInZone(MZone z, int order)
+    {
+        var (s, e) = Layout.Zones[(int)z];
+        if (order == 0) return FreeCount[(int)z] > 0 ? FindRun(s, e, 1, 1) : null;
+        return FindRun(s, e, 1L << order, 1L << order);
+    }
+
+    private Violation? BadFrames(long first, long pages)
+    {
+        for (long f = first; f < first + pages; f++)
+        {
+            var k = KindOf(f);
+            if (k == FrameKind.Free) continue;
+            string inv = k == FrameKind.Allocated ? "no-double-mapping"
+                : k == FrameKind.AboveMem || (k == FrameKind.Reserved && IsMemmapReserved(f)) ? "limits"
+                : "ownership";
+            return new(inv, $"frame {Hex(Addr(f))} was handed out, but it is {Describe(f)}");
+        }
+        return null;
+    }
+
+    private bool IsMemmapReserved(long pfn) =>
+        Layout.Initial[pfn] == FrameKind.Reserved && (ulong)pfn << Layout.PageShift >= Machine.LowReserved;
+
+    public string Describe(long pfn)
+    {
+        var k = KindOf(pfn);
+        return k switch
+        {
+            FrameKind.Hole => "in a hole (not RAM)",
+            FrameKind.AboveMem => $"RAM at or above mem={Hex(Machine.MemLimit ?? 0)}",
+            FrameKind.Unmanaged => "RAM above the lowmem limit, not managed",
+            FrameKind.Reserved => IsMemmapReserved(pfn) ? "reserved by memmap=" : "reserved at boot (low memory)",
+            FrameKind.Memblock => "boot-allocated by memblock",
+            FrameKind.Free => "free",
+            FrameKind.Allocated => $"owned by the live allocation at {Hex(Addr(Owner(pfn)!.FirstPfn))}",
+            _ => k.ToString(),
+        };
+    }
+
+    public Allocation? Owner(long pfn) => liveByFirstPfn.Values.FirstOrDefault(a => pfn >= a.FirstPfn && pfn < a.FirstPfn + a.Pages);
+
+    private void Take(long first, long pages, FrameKind k, AllocKind ak, int order)
+    {
+        for (long f = first; f < first + pages; f++) kind[f] = k;
+        liveByFirstPfn[first] = new Allocation(nextId++, ak, first, pages, order);
+    }
+
+    private void Release(Allocation a)
+    {
+        for (long f = a.FirstPfn; f < a.FirstPfn + a.Pages; f++) kind[f] = FrameKind.Free;
+        liveByFirstPfn.Remove(a.FirstPfn);
+    }
+
+    private string MaxOrderText() => Machine.MaxOrderInclusive
+        ? $"MAX_PAGE_ORDER {Machine.MaxOrderValue}, inclusive"
+        : $"MAX_ORDER {Machine.MaxOrderValue}, exclusive";
+
+    private static Violation? Expect(Result want, Result got, string invariant, string why) =>
+        want == got ? null : new(invariant, $"{why}: must give {want}, the target answered {got}");
+
+    private static Violation? Unexpected(Result got, string allowed) =>
+        new("misuse", $"a valid request must give {allowed}; the target answered {got}");
+
+    public static string Hex(ulong a) => "0x" + a.ToString("x");
+}

@@ -1,1 +1,0 @@
-namespace Kmem.Model; internal static class Placeholder { }
