@@ -1,0 +1,22 @@
+using Kmem.Reference;
+using Kmem.Target;
+
+namespace Kmem.Zoo;
+
+/// <summary>A target that `--target NAME` can select.</summary>
+/// <param name="Name">`reference`, or `buggy:NAME` for a known-buggy variant.</param>
+/// <param name="Bug">The bug it carries (null for the reference).</param>
+/// <param name="Source">Where the bug comes from: a kernel commit or bug class.</param>
+/// <param name="MinimalOps">The fewest operations (implicit mem_init included) of any scenario that exposes it, with the reason.</param>
+public sealed record TargetInfo(string Name, string? Bug, string? Source, int? MinimalOps, string? MinimalWhy, Func<ITarget> Create);
+
+public static class TargetRegistry
+{
+    public static readonly IReadOnlyList<TargetInfo> All =
+    [
+        new("reference", null, null, null, null, () => new ReferenceAllocator()),
+        .. KnownBugs.All,
+    ];
+
+    public static TargetInfo? Get(string name) => All.FirstOrDefault(t => t.Name == name);
+}
