@@ -80,7 +80,7 @@ public static class Cli
 
     private static Command CheckCommand(TextWriter stdout, TextWriter stderr)
     {
-        var profile = new Option<string>("--profile") { Description = $"kernel profile (default {Profiles.DefaultName}); 'any' mixes all", DefaultValueFactory = _ => Profiles.DefaultName };
+        var profile = new Option<string?>("--profile") { Description = $"kernel profile (default {Profiles.DefaultName}, or the era a known-buggy target's bug belongs to); 'any' mixes all" };
         var seed = new Option<ulong?>("--seed") { Description = "seed of the run (printed; a printed seed reproduces the run exactly)" };
         var cases = new Option<int>("--cases") { Description = "number of generated scenarios", DefaultValueFactory = _ => CheckOptions.DefaultCases };
         var maxOps = new Option<int>("--max-ops") { Description = "largest number of operations in a scenario", DefaultValueFactory = _ => 60 };
@@ -92,13 +92,13 @@ public static class Cli
             { profile, seed, cases, maxOps, ram, target, outDir, quiet };
         cmd.SetAction(r =>
         {
-            string p = r.GetValue(profile)!;
+            if (!TryTarget(r.GetValue(target)!, stderr, out var info)) return ExitCodes.BadInput;
+            string p = r.GetValue(profile) ?? info.Profile;
             if (p != "any" && Profiles.Get(p) is null)
             {
                 stderr.WriteLine($"kmem-verify: unknown profile '{p}'; known: {string.Join(", ", Profiles.All.Select(x => x.Name))}, any");
                 return ExitCodes.BadInput;
             }
-            if (!TryTarget(r.GetValue(target)!, stderr, out var info)) return ExitCodes.BadInput;
             ulong? ramBytes = null;
             if (r.GetValue(ram) is { } ramText)
             {

@@ -89,7 +89,7 @@ public class ReferenceAllocator : ITarget, IBuddyIntrospection
     private bool _booted;
     private bool _memInitDone;
 
-    public string Name => "reference";
+    public virtual string Name => "reference";
 
     // ------------------------------------------------------------------ boot
 

@@ -58,8 +58,8 @@ public static class ScenarioRunner
         {
             var op = scenario.Ops[i];
             int step = i + 1;
-            if (!spec.InitDone && op.Kind is not (OpKind.MemblockAlloc or OpKind.MemblockFree or OpKind.MemInit
-                    or OpKind.Context or OpKind.Meminfo or OpKind.Expect))
+            // scenario-format.md: mem_init is implicit before the first operation that is not memblock_*.
+            if (!spec.InitDone && op.Kind is not (OpKind.MemblockAlloc or OpKind.MemblockFree or OpKind.MemInit))
             {
                 var r0 = target.MemInit();
                 executed++;

@@ -49,6 +49,8 @@ public sealed class Shrinker
     private bool Try(Scenario candidate, ref Scenario current)
     {
         if (attempts >= maxAttempts) return false;
+        // Only strictly simpler candidates, so shrinking always ends (no move can undo another).
+        if (Complexity(candidate).CompareTo(Complexity(current)) >= 0) return false;
         attempts++;
         Verdict v;
         try { v = run(candidate); }
@@ -176,6 +178,31 @@ public sealed class Shrinker
 
     private static Scenario WithEntry(Scenario s, int i, int e, MemmapEntry en) =>
         WithBoot(s, i, s.Header.Boot[i] with { Entries = s.Header.Boot[i].Entries.Select((q, j) => j == e ? en : q).ToList() });
+
+    /// <summary>
+    /// How complicated a scenario is, compared lexicographically: operations first, then header items
+    /// (boot parameters, memmap entries, holes, banks), then the set bits of every number (a rounder
+    /// number has fewer), then flags and options.
+    /// </summary>
+    public static (int Ops, int Header, int Bits, int Extras) Complexity(Scenario s)
+    {
+        int header = s.Header.Boot.Count + s.Header.Boot.Sum(b => b.Entries.Count) + s.Header.Holes.Count + s.Header.Ram.Count;
+        int bits = 0, extras = 0;
+        foreach (var b in s.Header.Boot)
+        {
+            bits += System.Numerics.BitOperations.PopCount(b.Value);
+            foreach (var e in b.Entries) bits += System.Numerics.BitOperations.PopCount(e.Start) + System.Numerics.BitOperations.PopCount(e.Size);
+        }
+        foreach (var r in s.Header.Ram.Concat(s.Header.Holes))
+            bits += System.Numerics.BitOperations.PopCount(r.Start) + System.Numerics.BitOperations.PopCount(r.Size);
+        foreach (var op in s.Ops)
+        {
+            bits += System.Numerics.BitOperations.PopCount(op.Number) + System.Numerics.BitOperations.PopCount(op.Number2);
+            extras += System.Numerics.BitOperations.PopCount((uint)op.Gfp) + (op.Expected is null ? 0 : 1)
+                + (op.Align is null ? 0 : 1) + (op.Order is null ? 0 : 1) + (int)Math.Min(op.Number, 64) * (op.Kind == OpKind.AllocPages ? 1 : 0);
+        }
+        return (s.Ops.Count, header, bits, extras);
+    }
 
     /// <summary>Drops every operation that refers to a name no longer bound before it, so any subset stays valid.</summary>
     public static Scenario Close(Scenario s)

@@ -1,4 +1,5 @@
 using Kmem.Reference;
+using Kmem.Scenarios;
 using Kmem.Target;
 
 namespace Kmem.Zoo;
@@ -7,8 +8,10 @@ namespace Kmem.Zoo;
 /// <param name="Name">`reference`, or `buggy:NAME` for a known-buggy variant.</param>
 /// <param name="Bug">The bug it carries (null for the reference).</param>
 /// <param name="Source">Where the bug comes from: a kernel commit or bug class.</param>
-/// <param name="MinimalOps">The fewest operations (implicit mem_init included) of any scenario that exposes it, with the reason.</param>
-public sealed record TargetInfo(string Name, string? Bug, string? Source, int? MinimalOps, string? MinimalWhy, Func<ITarget> Create);
+/// <param name="MinimalOps">The fewest scenario operations (the implicit mem_init not counted) of any scenario that exposes it.</param>
+/// <param name="MinimalWhy">The reasoning behind <paramref name="MinimalOps"/>.</param>
+/// <param name="Profile">The profile `check --target` uses unless --profile is given: the era in which the bug can show.</param>
+public sealed record TargetInfo(string Name, string? Bug, string? Source, int? MinimalOps, string? MinimalWhy, Func<ITarget> Create, string Profile = Profiles.DefaultName);
 
 public static class TargetRegistry
 {
