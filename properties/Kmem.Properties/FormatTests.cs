@@ -315,7 +315,7 @@ public class FormatTests
             profile linux-2.6.18-i386
             ram 0 16M
             ram 32M 32M
-            boot mem=0x1234567 memmap=3M$5M,2M@0x7000000,100M vmalloc=0x7000001 max_order=16
+            boot mem=0x1234567 memmap=3M$5M,2M@0x7000000,100M vmalloc=0x7000001 max_order=15
             p0 = memblock_alloc 12345 align=3
             mem_init
             p1 = alloc_pages 23 GFP_DMA|__GFP_ZERO
@@ -412,7 +412,8 @@ public class FormatTests
         { "profile linux-2.0-i386\nboot mem=8G", 2, 6, "ends at 4G (32-bit addresses)" },
         { "boot memmap=1M$0xffffffffff000", 1, 6, "memmap= entry 1M$0xffffffffff000 in 'memmap=1M$0xffffffffff000' extends beyond" },
         { "profile linux-4.19-x86_64\nboot max_order=17", 2, 6, "'max_order=17' is out of range: linux-4.19-x86_64 counts MAX_ORDER as exclusive (largest order N-1), so max_order= must be 1..16" },
-        { "profile linux-2.6.18-i386\nboot mem=64M max_order=0", 2, 14, "must be 1..16" },
+        { "profile linux-2.6.18-i386\nboot mem=64M max_order=0", 2, 14, "must be 1..15" },
+        { "profile linux-2.6.18-i386\nboot max_order=16", 2, 6, "must be 1..15 (the largest block may not exceed a 64M memory section" },
         { "boot max_order=16", 1, 6, "counts MAX_ORDER as inclusive (largest order N), so max_order= must be 0..15" },
         { "ram 64M\nram 32M 64M", 2, 5, "ram bank [32M, 96M) overlaps the bank [0x0, 64M) on line 1" },
         { "ram 32M 64M\nram 0 1G", 2, 5, "overlaps" },

@@ -270,7 +270,8 @@ public class ReferenceTests
     {
         Assert.Throws<ArgumentException>(() => Boot(Machine(P68, 64 * MiB, maxOrder: 16)));
         Assert.Throws<ArgumentException>(() => Boot(Machine(P2618, 64 * MiB, maxOrder: 0)));
-        Boot(Machine(P2618, 64 * MiB, maxOrder: 16));
+        Assert.Throws<ArgumentException>(() => Boot(Machine(P2618, 64 * MiB, maxOrder: 16))); // i386: 64 MiB sections, largest order 14
+        Boot(Machine(P2618, 64 * MiB, maxOrder: 15));
         Boot(Machine(P68, 64 * MiB, maxOrder: 15));
     }
 

@@ -107,9 +107,8 @@ public static class ScenarioGen
             select new MemmapEntry(kind, size, Math.Min(start, top));
         var memmap = Gen.Choose(1, 2).SelectMany(n => Gen.ListOf(memmapEntry, n))
             .Select(es => new BootParam { Kind = BootParamKind.Memmap, Entries = es.ToList() });
-        var maxOrder = (p.MaxOrderInclusive
-                ? Gen.Frequency((3, Gen.Choose(0, 3)), (3, Gen.Choose(p.MaxOrder - 1, 15)), (1, Gen.Choose(0, 15)))
-                : Gen.Frequency((3, Gen.Choose(1, 4)), (3, Gen.Choose(p.MaxOrder - 1, 16)), (1, Gen.Choose(1, 16))))
+        var (lo, hi) = p.MaxOrderParamRange;
+        var maxOrder = Gen.Frequency((3, Gen.Choose(lo, lo + 3)), (3, Gen.Choose(Math.Min(p.MaxOrder - 1, hi), hi)), (1, Gen.Choose(lo, hi)))
             .Select(n => new BootParam { Kind = BootParamKind.MaxOrder, Value = (ulong)n });
         var vmalloc = Gen.Frequency(
                 (2, Gen.Choose(-64, 64).Select(d => (ulong)((long)(128 * M) + d * (long)Page))),

@@ -188,10 +188,11 @@ public class ReferenceAllocator : ITarget, IBuddyIntrospection
 
     private static int LargestOrderFor(Profile p, int n)
     {
-        bool ok = p.MaxOrderInclusive ? n is >= 0 and <= 15 : n is >= 1 and <= 16;
+        var (lo, hi) = p.MaxOrderParamRange;
+        bool ok = n >= lo && n <= hi;
         if (!ok)
             throw new ArgumentException(
-                $"max_order={n} is out of range for {p.Name} ({(p.MaxOrderInclusive ? "0..15" : "1..16")})");
+                $"max_order={n} is out of range for {p.Name} ({lo}..{hi})");
         return p.MaxOrderInclusive ? n : n - 1;
     }
 

@@ -26,7 +26,7 @@ namespace Kmem.Scenarios;
 //                       physical address limit.
 //       vmalloc=        raw: varint value; else byte index into VmallocTable. On 32-bit profiles
 //                       clamped below 1G.
-//       max_order=      byte v: exclusive-convention profiles 1 + v % 16, inclusive ones v % 16.
+//       max_order=      byte v: lo + v % (hi - lo + 1), with (lo, hi) = Profile.MaxOrderParamRange.
 //       memmap=         byte n: 1 + n % 4 entries, each:
 //         byte e        form = (e & 0x7F) % 5: 0 nn@ss, 1 nn$ss, 2 nn#ss, 3 nn!ss, 4 nn; bit 7 = raw
 //         raw           varint nn, then (except for the nn form) varint ss
@@ -300,7 +300,8 @@ public static class BinaryCodec
             default:
             {
                 byte v = d.Byte();
-                ulong n = profile.MaxOrderInclusive ? (ulong)(v % 16) : (ulong)(1 + v % 16);
+                var (lo, hi) = profile.MaxOrderParamRange;
+                ulong n = (ulong)(lo + v % (hi - lo + 1));
                 return new BootParam { Kind = BootParamKind.MaxOrder, Value = n };
             }
         }
@@ -514,9 +515,9 @@ public static class BinaryCodec
             case BootParamKind.MaxOrder:
             {
                 w.Add(3);
-                ulong lo = profile.MaxOrderInclusive ? 0UL : 1UL;
-                ulong v = Math.Clamp(p.Value, lo, lo + 15);
-                w.Add((byte)(v - lo));
+                var (lo, hi) = profile.MaxOrderParamRange;
+                ulong v = Math.Clamp(p.Value, (ulong)lo, (ulong)hi);
+                w.Add((byte)(v - (ulong)lo));
                 break;
             }
             case BootParamKind.Memmap:

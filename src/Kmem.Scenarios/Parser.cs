@@ -470,13 +470,12 @@ public static class ScenarioParser
                     break;
                 case BootParamKind.MaxOrder:
                 {
-                    (ulong lo, ulong hi, string how) = profile.MaxOrderInclusive
-                        ? (0UL, 15UL, "inclusive (largest order N)")
-                        : (1UL, 16UL, "exclusive (largest order N-1)");
-                    if (p.Value < lo || p.Value > hi)
+                    var (lo, hi) = profile.MaxOrderParamRange;
+                    string how = profile.MaxOrderInclusive ? "inclusive (largest order N)" : "exclusive (largest order N-1)";
+                    if (p.Value < (ulong)lo || p.Value > (ulong)hi)
                     {
                         throw Error(bootLine, p.Column,
-                            $"'{text}' is out of range: {profile.Name} counts MAX_ORDER as {how}, so max_order= must be {lo}..{hi} (the largest block may not exceed a 128M memory section)");
+                            $"'{text}' is out of range: {profile.Name} counts MAX_ORDER as {how}, so max_order= must be {lo}..{hi} (the largest block may not exceed a {Sizes.Format(1UL << profile.SectionSizeBits)} memory section, SECTION_SIZE_BITS {profile.SectionSizeBits})");
                     }
                     break;
                 }

@@ -96,6 +96,16 @@ public sealed record Profile
     public ulong VmallocTotal64 { get; init; }
 
     public ulong PhysAddressLimit => 1UL << PhysAddressBits;
+
+    /// <summary>
+    /// SECTION_SIZE_BITS: a buddy block may not exceed a memory section, which caps `max_order=`
+    /// (x86_64: 27, 128 MiB; i386 without PAE: 26, 64 MiB; docs/kernel-facts.md #11).
+    /// </summary>
+    public required int SectionSizeBits { get; init; }
+    /// <summary>The largest order any `max_order=` may give: SECTION_SIZE_BITS - PAGE_SHIFT.</summary>
+    public int LargestOrderCap => SectionSizeBits - PageShift;
+    /// <summary>The accepted range of `max_order=` in this profile's convention.</summary>
+    public (int Lo, int Hi) MaxOrderParamRange => MaxOrderInclusive ? (0, LargestOrderCap) : (1, LargestOrderCap + 1);
     public IEnumerable<Zone> Zones =>
         new[] { Zone.DMA }
             .Concat(Dma32ZoneEnd is null ? [] : new[] { Zone.DMA32 })
@@ -120,7 +130,7 @@ public static class Profiles
             MaxOrder = 6, MaxOrderInclusive = false,         // free lists of orders 0..5: 128 KiB blocks
             LowReserved = 4096,
             DefaultRam = 16UL << 20,
-            PhysAddressBits = 32,
+            PhysAddressBits = 32, SectionSizeBits = 26,
             LowmemLimit = 960UL << 20, HasHighMem = false,
             Watermarks = false,
             Slab = SlabKind.PowerOfTwoWithHeader,
@@ -140,7 +150,7 @@ public static class Profiles
             MaxOrder = 11, MaxOrderInclusive = false,
             LowReserved = 4096,
             DefaultRam = 384UL << 20,
-            PhysAddressBits = 32,
+            PhysAddressBits = 32, SectionSizeBits = 26,
             LowmemLimit = 896UL << 20, HasHighMem = true,
             Watermarks = false,
             Slab = SlabKind.Slab,
@@ -159,7 +169,7 @@ public static class Profiles
             MaxOrder = 11, MaxOrderInclusive = false,
             LowReserved = 64UL << 10,
             DefaultRam = 1UL << 30,
-            PhysAddressBits = 46,
+            PhysAddressBits = 46, SectionSizeBits = 27,
             Dma32ZoneEnd = 4UL << 30,
             Watermarks = true, MinFreeKbytesMax = 65536,
             Slab = SlabKind.Slub,
@@ -176,7 +186,7 @@ public static class Profiles
             MaxOrder = 10, MaxOrderInclusive = true,
             LowReserved = 1UL << 20,
             DefaultRam = 1UL << 30,
-            PhysAddressBits = 46,
+            PhysAddressBits = 46, SectionSizeBits = 27,
             Dma32ZoneEnd = 4UL << 30,
             Watermarks = true, MinFreeKbytesMax = 262144,
             Slab = SlabKind.Slub,

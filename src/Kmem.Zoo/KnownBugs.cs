@@ -54,25 +54,44 @@ public static class KnownBugs
         new("buggy:no-upper-coalesce",
             "free_pages never merges a block with its upper buddy",
             "bug class: __free_one_page / page_is_buddy merge loop",
-            2, "alloc_pages 0 splits a block and leaves the upper buddy free; free_pages of it must merge with that upper buddy. " +
-               "mem_init alone frees maximal aligned chunks that need no merge, so one allocation and its free are needed.",
-            () => new NoUpperCoalesce(), Profiles.DefaultName),
+            [
+                new("coalescing/free_pages", 2,
+                    "mem_init frees each free range in maximal aligned chunks (__free_pages_memory), which need no merge, " +
+                    "so the bug cannot show before a free; a free needs an allocation first, and alloc_pages 0 leaves " +
+                    "the freed page's upper buddy free: 2 operations."),
+            ],
+            () => new NoUpperCoalesce()),
         new("buggy:cross-zone-merge",
             "page_is_buddy does not check that the buddy is in the same zone",
             "Linux 2.6.17 \"zone allow unaligned zone boundaries\" (page_zone_id check in page_is_buddy)",
-            0, "vmalloc= moves the 2.6.18 lowmem limit off a 4 MiB boundary; mem_init frees the chunks on both sides " +
-               "of it, and their merge across the boundary is visible right after mem_init, before any operation.",
+            [
+                new("free-blocks/mem_init", 0,
+                    "vmalloc= moves the 2.6.18 lowmem limit off a 4 MiB boundary; mem_init frees the chunks on both sides " +
+                    "of it, and their merge across the boundary is on the free lists right after mem_init: 0 operations."),
+            ],
             () => new CrossZoneMerge(), "linux-2.6.18-i386"),
         new("buggy:max-order-off-by-one",
             "order == MAX_ORDER accepted under the exclusive convention (blocks one order too large)",
             "v6.4 23baf831a32c \"mm, treewide: redefine MAX_ORDER sanely\" (the off-by-one class it addresses)",
-            0, "with orders up to MAX_ORDER allowed, mem_init already merges two maximal blocks into one of order MAX_ORDER, " +
-               "which the free-list check sees before any operation; the request limit itself needs alloc_pages MAX_ORDER (1 op).",
+            [
+                new("free-blocks/mem_init", 0,
+                    "with orders up to MAX_ORDER allowed, mem_init merges two maximal blocks into one of order MAX_ORDER " +
+                    "wherever RAM has an aligned free run that large, visible before any operation: 0 operations."),
+                new("limits/alloc_pages", 1,
+                    "on a machine too small or too fragmented for such a run, the free lists stay legal; only a request " +
+                    "of order MAX_ORDER, which must be EINVAL, shows it: 1 operation."),
+            ],
             () => new MaxOrderOffByOne(), "linux-4.19-x86_64"),
         new("buggy:frame-above-mem",
             "mem= cuts usable RAM one frame too high",
             "bug class: off-by-one in mem= handling (e820__range_remove)",
-            0, "mem_init hands the frame at the mem= limit to the buddy allocator, visible on the free lists before any operation.",
-            () => new FrameAboveMem(), Profiles.DefaultName),
+            [
+                new("limits/mem_init", 0,
+                    "mem_init hands the frame at the mem= limit to the buddy allocator, on the free lists before any operation: 0 operations."),
+                new("limits/memblock_alloc", 1,
+                    "memblock allocates top-down, so a boot-time allocation right below the (wrong) top of memory takes " +
+                    "the frame at the limit before mem_init can show it: 1 operation."),
+            ],
+            () => new FrameAboveMem()),
     ];
 }
