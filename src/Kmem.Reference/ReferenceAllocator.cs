@@ -36,7 +36,7 @@ public enum WatermarkReserves
 /// <para>Known-buggy variants subclass this and override the protected virtual seams; the class
 /// itself carries no bug switches.</para>
 /// </remarks>
-public class ReferenceAllocator : ITarget, IBuddyIntrospection
+public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
 {
     /// <summary>The largest frame map the reference accepts (256 GiB of 4 KiB frames): the tool's limit.</summary>
     public const int MaxFrames = 1 << 26;

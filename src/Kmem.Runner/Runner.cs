@@ -19,8 +19,16 @@ public sealed record RunOptions
     public Action<TraceStep>? Trace { get; init; }
 }
 
-/// <summary>One executed step, for `replay --trace`.</summary>
-public sealed record TraceStep(int Step, int Line, string Operation, Outcome Outcome, ulong Address, string Note);
+/// <summary>
+/// One executed step, for traces, maps and reports. <see cref="Model"/> and <see cref="Target"/> are
+/// the live objects after the step: read them during the callback (they change afterwards).
+/// </summary>
+public sealed record TraceStep(int Step, int Line, string Operation, Outcome Outcome, ulong Address, string Note)
+{
+    public Op? Op { get; init; }
+    public PageSpec Model { get; init; } = null!;
+    public ITarget Target { get; init; } = null!;
+}
 
 /// <summary>
 /// Executes a scenario against a target and the model in lockstep: each outcome is compared with
@@ -64,7 +72,7 @@ public static class ScenarioRunner
                 var r0 = target.MemInit();
                 executed++;
                 var v0 = spec.MemInit(Bridge.ToModel(r0.Outcome)) ?? Structure();
-                options.Trace?.Invoke(new TraceStep(step, op.Line, "mem_init (implicit)", r0.Outcome, 0, Summary(spec)));
+                options.Trace?.Invoke(new TraceStep(step, op.Line, "mem_init (implicit)", r0.Outcome, 0, Summary(spec)) { Model = spec, Target = target });
                 if (v0 is { } bad0) return Fail(step, op, "mem_init", bad0);
             }
 
@@ -116,7 +124,7 @@ public static class ScenarioRunner
                     atomic = op.Atomic;
                     continue;
                 case OpKind.Meminfo:
-                    options.Trace?.Invoke(new TraceStep(step, op.Line, "meminfo", Outcome.Ok, 0, Meminfo(spec)));
+                    options.Trace?.Invoke(new TraceStep(step, op.Line, "meminfo", Outcome.Ok, 0, Meminfo(spec)) { Op = op, Model = spec, Target = target });
                     continue;
                 case OpKind.Expect:
                 {
@@ -131,7 +139,7 @@ public static class ScenarioRunner
                         $"'{op.Kind.Keyword()}' is not supported by this build yet (the buddy allocator and memblock are)");
             }
             executed++;
-            options.Trace?.Invoke(new TraceStep(step, op.Line, op.Kind.Keyword(), r.Outcome, r.Address, note));
+            options.Trace?.Invoke(new TraceStep(step, op.Line, op.Kind.Keyword(), r.Outcome, r.Address, note) { Op = op, Model = spec, Target = target });
             v ??= Structure();
             if (v is { } bad) return Fail(step, op, op.Kind.Keyword(), bad);
             if (op.Expected is { } want && want != r.Outcome)

@@ -31,6 +31,67 @@ public interface ITarget
     TargetResult AllocPages(int order, Gfp gfp, bool atomicContext);
     /// <summary>free_pages(addr, order). Address 0 is NULL: a no-op that succeeds.</summary>
     TargetResult FreePages(ulong address, int order);
+
+    // ---- slab and kmalloc (docs/semantics.md "Slab and kmalloc"). Addresses of objects are
+    // direct-mapped, reported as physical addresses; ZERO_SIZE_PTR is 16.
+    TargetResult Kmalloc(ulong size, Gfp gfp, bool atomicContext);
+    TargetResult Kfree(ulong address);
+    /// <summary>Returns a non-zero cache handle of the target's choosing as the address.</summary>
+    TargetResult KmemCacheCreate(ulong size, ulong align, string? name, bool atomicContext);
+    TargetResult KmemCacheAlloc(ulong cache, Gfp gfp, bool atomicContext);
+    TargetResult KmemCacheFree(ulong cache, ulong address);
+    TargetResult KmemCacheDestroy(ulong cache, bool atomicContext);
+
+    // ---- vmalloc and ioremap: virtual addresses inside the profile's vmalloc area.
+    TargetResult Vmalloc(ulong size, bool atomicContext);
+    TargetResult Vfree(ulong address);
+    /// <summary>Returns the claim's start address as its handle.</summary>
+    TargetResult RequestMemRegion(ulong start, ulong size, bool atomicContext);
+    TargetResult ReleaseMemRegion(ulong start, bool atomicContext);
+    /// <summary>Returns the virtual address mapping `start` (area start plus start's offset in its page).</summary>
+    TargetResult Ioremap(ulong start, ulong size, bool atomicContext);
+    TargetResult Iounmap(ulong address, bool atomicContext);
+
+    // ---- DMA: a device with a 24-bit coherent mask (ISA-style, as in the seed articles).
+    TargetResult DmaAllocCoherent(ulong size, Gfp gfp, bool atomicContext);
+    TargetResult DmaFreeCoherent(ulong address);
+}
+
+/// <summary>What the page allocator gave out or took back on behalf of another allocator.</summary>
+public enum PageUse
+{
+    /// <summary>A slab page of a cache (kmalloc or kmem_cache); Owner = cache handle.</summary>
+    Slab,
+    /// <summary>A kmalloc too large for the caches, straight from the page allocator; Owner = 0.</summary>
+    LargeKmalloc,
+    /// <summary>An order-0 page backing a vmalloc area; Owner = the area's start address.</summary>
+    Vmalloc,
+    /// <summary>A dma_alloc_coherent buffer; Owner = 0.</summary>
+    Dma,
+}
+
+/// <summary>
+/// One page-allocator call made inside another allocator: the runner feeds it to the model, which
+/// checks it as it would check alloc_pages/free_pages with that GFP mask, and records who owns the frames.
+/// </summary>
+/// <param name="ObjectSize">For slab pages: the size of the objects carved from it (bucket or cache size).</param>
+public readonly record struct PageEvent(bool Alloc, ulong Pfn, int Order, Gfp Gfp, PageUse Use, ulong Owner, ulong ObjectSize = 0);
+
+/// <summary>A target that reports the page-allocator calls its other allocators make.</summary>
+public interface IPageEvents
+{
+    /// <summary>Appends the events since the last call, in the order they happened, and forgets them.</summary>
+    void DrainPageEvents(List<PageEvent> into);
+}
+
+/// <summary>/proc/meminfo figures in bytes (docs/semantics.md "meminfo").</summary>
+public readonly record struct MeminfoFigures(
+    ulong MemTotal, ulong MemFree, ulong VmallocTotal, ulong VmallocUsed, ulong VmallocChunk,
+    ulong FreeDma, ulong FreeDma32, ulong FreeNormal, ulong FreeHighMem);
+
+public interface IMeminfo
+{
+    MeminfoFigures Meminfo();
 }
 
 public readonly record struct FreeBlock(ulong Pfn, int Order, Zone Zone);
