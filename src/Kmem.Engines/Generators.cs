@@ -13,7 +13,11 @@ public sealed record GenOptions
     public int MaxOps { get; init; } = 60;
     /// <summary>Fixed RAM size (one bank from 0); null: the generators choose layouts.</summary>
     public ulong? Ram { get; init; }
+    /// <summary>Which operations to generate: all of them, or the page allocator only.</summary>
+    public OpMix Kinds { get; init; } = OpMix.All;
 }
+
+public enum OpMix { All, PagesOnly }
 
 /// <summary>
 /// FsCheck generators of scenarios, aimed at the hard cases: zone boundaries and holes that are not
@@ -28,7 +32,7 @@ public static class ScenarioGen
         from profile in o.Profile is { } p ? Gen.Constant(Profiles.Get(p)!) : Gen.Elements(Profiles.All.ToArray())
         from machine in o.Ram is { } r ? Gen.Constant((Ram: (IReadOnlyList<ScRange>)[new ScRange(0, r)], Holes: (IReadOnlyList<ScRange>)[])) : Layout(profile)
         from boot in Boot(profile, machine.Ram)
-        from ops in Ops(profile, boot, o.MaxOps)
+        from ops in Ops(profile, boot, o.MaxOps, machine.Ram.Count == 0 ? profile.DefaultRam : machine.Ram.Max(r => r.End), o.Kinds)
         select new Scenario(new Header
         {
             Profile = profile.Name,
@@ -127,14 +131,19 @@ public static class ScenarioGen
 
     // ---------------------------------------------------------------- operations
 
-    /// <summary>An operation before names are given: references are indices into earlier allocations.</summary>
-    private sealed record Spec(OpKind Kind, ulong Number = 0, Gfp Gfp = Gfp.None, int Ref = 0, int Variant = 0, ulong Align = 0);
+    /// <summary>An operation before names are given: references are indices into earlier results of the right kind.</summary>
+    private sealed record Spec(OpKind Kind, ulong Number = 0, Gfp Gfp = Gfp.None, int Ref = 0, int Variant = 0, ulong Align = 0, ulong Number2 = 0, int Ref2 = 0);
 
-    private static Gen<IReadOnlyList<Op>> Ops(Profile p, IReadOnlyList<BootParam> boot, int maxOps)
+    private static Gen<ulong> Sizes(params (int Weight, Gen<ulong> Gen)[] choices) => Gen.Frequency(choices);
+
+    private static Gen<IReadOnlyList<Op>> Ops(Profile p, IReadOnlyList<BootParam> boot, int maxOps, ulong ramTop, OpMix mix)
     {
         int largest = boot.FirstOrDefault(b => b.Kind == BootParamKind.MaxOrder) is { } mo
             ? (p.MaxOrderInclusive ? (int)mo.Value : (int)mo.Value - 1)
             : (p.MaxOrderInclusive ? p.MaxOrder : p.MaxOrder - 1);
+        ulong block = p.PageSize << Math.Max(0, largest);
+        ulong kmallocMax = p.KmallocMaxFixed ?? block;
+        ulong memLimit = boot.LastOrDefault(b => b.Kind == BootParamKind.Mem)?.Value ?? ramTop;
         var order = Gen.Frequency(
             (6, Gen.Constant(0)), (6, Gen.Choose(1, 3)), (4, Gen.Choose(0, Math.Max(0, largest))),
             (2, Gen.Constant(Math.Max(0, largest))), (1, Gen.Constant(largest + 1)), (1, Gen.Choose(largest + 1, largest + 3)));
@@ -143,13 +152,60 @@ public static class ScenarioGen
             (2, Gen.Constant(Gfp.Dma32)), (1, Gen.Constant(Gfp.HighUser)), (1, Gen.Constant(Gfp.NoWait)),
             (1, Gen.Constant(Gfp.Atomic | Gfp.Dma)), (1, Gen.Constant(Gfp.Kernel | Gfp.Atomic)),
             (1, Gen.Elements(Gfp.Dma | Gfp.Dma32, Gfp.Dma | Gfp.HighUser)));
+        var slabGfp = Gen.Frequency((12, Gen.Constant(Gfp.None)), (3, Gen.Constant(Gfp.Atomic)), (3, Gen.Constant(Gfp.Dma)),
+            (1, Gen.Constant(Gfp.Atomic | Gfp.Dma)), (1, Gen.Elements(Gfp.Dma32, Gfp.HighUser)));
+        var anyRef = Gen.Choose(0, 1 << 20);
         var alloc = from o in order from g in gfp select new Spec(OpKind.AllocPages, (ulong)o, g);
-        // Variant: 0 default order, 1 wrong order, 2 wild address inside the block, 3 NULL.
-        var free = from r in Gen.Choose(0, 1 << 20)
-                   from v in Gen.Frequency((20, Gen.Constant(0)), (1, Gen.Constant(1)), (1, Gen.Constant(2)), (1, Gen.Constant(3)))
-                   select new Spec(OpKind.FreePages, Ref: r, Variant: v);
+        // Variant for frees: 0 valid, 1 wrong order / wrong cache, 2 wild address, 3 NULL.
+        var freeVariant = Gen.Frequency((20, Gen.Constant(0)), (1, Gen.Constant(1)), (1, Gen.Constant(2)), (1, Gen.Constant(3)));
+        Gen<Spec> Free(OpKind k) => from r in anyRef from v in freeVariant select new Spec(k, Ref: r, Variant: v);
         var context = Gen.Elements(0, 1).Select(a => new Spec(OpKind.Context, Variant: a));
-        var main = Gen.Frequency((10, alloc), (8, free), (1, context));
+
+        // Sizes at the edges: bucket boundaries +-1, KMALLOC_MAX_SIZE +-1 and +-a page, 0, small.
+        var bucketEdge = from b in Gen.Elements(p.KmallocBuckets.ToArray()) from d in Gen.Elements(-1L, 0L, 1L)
+                         select (ulong)Math.Max(0, (long)b + d);
+        var kmallocSize = Sizes(
+            (6, Gen.Choose(1, 512).Select(x => (ulong)x)), (5, bucketEdge), (1, Gen.Constant(0UL)),
+            (2, Gen.Elements(kmallocMax - p.PageSize, kmallocMax - 1, kmallocMax, kmallocMax + 1, kmallocMax + p.PageSize)),
+            (2, Gen.Choose(8193, 200_000).Select(x => (ulong)x)));
+        var kmalloc = from z in kmallocSize from g in slabGfp select new Spec(OpKind.Kmalloc, z, g);
+        var cacheSize = Sizes((6, Gen.Choose(8, 4096).Select(x => (ulong)x)), (2, Gen.Elements(3UL, 4UL, 7UL, 8UL)),
+            (2, Gen.Elements(128UL << 10, (128UL << 10) + 1, kmallocMax, kmallocMax + 1)));
+        var cacheAlign = Gen.Frequency((5, Gen.Constant(0UL)), (3, Gen.Elements(8UL, 16UL, 64UL, 4096UL)), (1, Gen.Elements(3UL, 24UL)));
+        var cacheCreate = from z in cacheSize from a in cacheAlign select new Spec(OpKind.KmemCacheCreate, z, Align: a);
+        var cacheAlloc = from r in anyRef from g in slabGfp select new Spec(OpKind.KmemCacheAlloc, Ref: r, Gfp: g);
+        var cacheFree = from r in anyRef from v in freeVariant select new Spec(OpKind.KmemCacheFree, Ref: r, Variant: v);
+        var cacheDestroy = anyRef.Select(r => new Spec(OpKind.KmemCacheDestroy, Ref: r));
+        // vmalloc: small, a good part of RAM (near what physically fits), 0.
+        var vmallocSize = Sizes((6, Gen.Choose(1, 64).Select(x => (ulong)x * p.PageSize)), (2, Gen.Choose(1, 100_000).Select(x => (ulong)x)),
+            (2, Gen.Choose(10, 110).Select(pc => ramTop / 100 * (ulong)pc)), (1, Gen.Constant(0UL)));
+        var vmalloc = vmallocSize.Select(z => new Spec(OpKind.Vmalloc, z));
+        // Physical ranges for claims and ioremap: touching mem=, above RAM, inside RAM, unaligned.
+        var physStart = Gen.Frequency(
+            (4, Gen.Choose(-8, 8).Select(d => (ulong)Math.Max(0, (long)memLimit + d * (long)p.PageSize))),
+            (2, Gen.Choose(0, 64).Select(d => ramTop + (ulong)d * p.PageSize)),
+            (2, Gen.Elements(0xFED00000UL, 0xFEE00000UL, 0xE0000000UL)),
+            (2, Gen.Choose(1, 4095).Select(x => (ulong)x * p.PageSize)),
+            (1, Gen.Choose(-4, 4).Select(d => (ulong)Math.Max(0, (long)memLimit + d * 100))));
+        var physSize = Sizes((4, Gen.Choose(1, 16).Select(x => (ulong)x * p.PageSize)), (2, Gen.Choose(1, 9000).Select(x => (ulong)x)),
+            (1, Gen.Constant(0UL)), (1, Gen.Choose(1, 64).Select(x => (ulong)x << 20)));
+        var claim = from a in physStart from z in physSize select new Spec(OpKind.RequestMemRegion, a, Number2: z);
+        var ioremap = from a in physStart from z in physSize select new Spec(OpKind.Ioremap, a, Number2: z);
+        var dmaSize = Sizes((4, Gen.Choose(1, 64).Select(x => (ulong)x * 512)), (2, Gen.Elements(block - 1, block, block + 1)), (1, Gen.Constant(0UL)),
+            (2, Gen.Choose(1, 1024).Select(x => (ulong)x * p.PageSize)));
+        var dma = from z in dmaSize from g in Gen.Frequency((5, Gen.Constant(Gfp.None)), (2, Gen.Constant(Gfp.Atomic)), (1, Gen.Constant(Gfp.Dma32)))
+                  select new Spec(OpKind.DmaAllocCoherent, z, g);
+        var meminfo = Gen.Constant(new Spec(OpKind.Meminfo));
+
+        var main = mix == OpMix.PagesOnly
+            ? Gen.Frequency((10, alloc), (8, Free(OpKind.FreePages)), (1, context))
+            : Gen.Frequency(
+                (8, alloc), (6, Free(OpKind.FreePages)), (1, context),
+                (8, kmalloc), (6, Free(OpKind.Kfree)),
+                (2, cacheCreate), (5, cacheAlloc), (4, cacheFree), (1, cacheDestroy),
+                (3, vmalloc), (2, Free(OpKind.Vfree)),
+                (2, claim), (1, Free(OpKind.ReleaseMemRegion)), (2, ioremap), (1, Free(OpKind.Iounmap)),
+                (2, dma), (2, Free(OpKind.DmaFreeCoherent)), (1, meminfo));
 
         var memblockAlloc =
             from size in Gen.Frequency((3, Frames(1, 64)), (1, Gen.Choose(1, 100_000).Select(x => (ulong)x)), (1, Frames(65, 1024)))
@@ -171,64 +227,120 @@ public static class ScenarioGen
             select Name(pre.Concat(body).ToList(), drain ? shuffle : null, p.PageSize));
     }
 
-    /// <summary>Gives names to allocations and resolves index references; with `drain`, frees every
-    /// page allocation at the end in the given order, so coalescing must restore the boot state.</summary>
+    /// <summary>
+    /// Gives names to results and resolves index references into the pool of the right kind; with
+    /// `drain`, frees everything still named at the end in the given order, so coalescing must
+    /// restore the boot state.
+    /// </summary>
     private static IReadOnlyList<Op> Name(List<Spec> specs, int[]? drain, ulong pageSize)
     {
         var ops = new List<Op>();
-        var pages = new List<(string Name, int Order)>();
-        var blocks = new List<string>();
+        var pools = new Dictionary<OpKind, List<(string Name, int Order)>>();
+        var cacheObjects = new List<(string Name, int Cache)>();
+        List<(string Name, int Order)> Pool(OpKind k) => pools.TryGetValue(k, out var l) ? l : pools[k] = [];
+        string NewName(string prefix, OpKind k, int order = 0)
+        {
+            var pool = Pool(k);
+            string name = prefix + pool.Count;
+            pool.Add((name, order));
+            return name;
+        }
+        Ref Wild(Spec s) => Ref.At(((ulong)(s.Ref % 4096) + 1) * pageSize * 256 + (ulong)(s.Ref % 3) * 8);
+
+        // A free of the pool's element, or NULL / a wild address by variant.
+        void Free(Spec s, OpKind pool, OpKind kind)
+        {
+            var list = Pool(pool);
+            if (s.Variant == 3) { ops.Add(new Op { Kind = kind, Ref = Ref.At(0) }); return; }
+            if (s.Variant == 2 || list.Count == 0) { if (s.Variant == 2) ops.Add(new Op { Kind = kind, Ref = Wild(s) }); return; }
+            ops.Add(new Op { Kind = kind, Ref = Ref.To(list[s.Ref % list.Count].Name) });
+        }
+
         foreach (var s in specs)
         {
             switch (s.Kind)
             {
                 case OpKind.MemblockAlloc:
-                {
-                    string name = "m" + blocks.Count;
-                    blocks.Add(name);
-                    ops.Add(new Op { Kind = s.Kind, Bind = name, Number = s.Number, Align = s.Align == 0 ? null : s.Align });
+                    ops.Add(new Op { Kind = s.Kind, Bind = NewName("m", s.Kind), Number = s.Number, Align = s.Align == 0 ? null : s.Align });
                     break;
-                }
-                case OpKind.MemblockFree when blocks.Count > 0:
-                    ops.Add(new Op { Kind = s.Kind, Ref = Ref.To(blocks[s.Ref % blocks.Count]) });
+                case OpKind.MemblockFree when Pool(OpKind.MemblockAlloc).Count > 0:
+                    ops.Add(new Op { Kind = s.Kind, Ref = Ref.To(Pool(OpKind.MemblockAlloc)[s.Ref % Pool(OpKind.MemblockAlloc).Count].Name) });
                     break;
                 case OpKind.MemInit:
                     ops.Add(new Op { Kind = OpKind.MemInit });
                     break;
                 case OpKind.AllocPages:
+                    ops.Add(new Op { Kind = s.Kind, Bind = NewName("p", s.Kind, (int)s.Number), Number = s.Number, Gfp = s.Gfp });
+                    break;
+                case OpKind.FreePages when s.Variant == 1 && Pool(OpKind.AllocPages).Count > 0:
                 {
-                    string name = "p" + pages.Count;
-                    pages.Add((name, (int)s.Number));
-                    ops.Add(new Op { Kind = s.Kind, Bind = name, Number = s.Number, Gfp = s.Gfp });
+                    var (name, order) = Pool(OpKind.AllocPages)[s.Ref % Pool(OpKind.AllocPages).Count];
+                    ops.Add(new Op { Kind = s.Kind, Ref = Ref.To(name), Order = order == 0 ? 1 : order - 1 });
                     break;
                 }
-                case OpKind.FreePages when s.Variant == 3:
-                    ops.Add(new Op { Kind = s.Kind, Ref = Ref.At(0) });
+                case OpKind.FreePages: Free(s, OpKind.AllocPages, OpKind.FreePages); break;
+                case OpKind.Kmalloc:
+                    ops.Add(new Op { Kind = s.Kind, Bind = NewName("k", s.Kind), Number = s.Number, Gfp = s.Gfp });
                     break;
-                case OpKind.FreePages when pages.Count > 0:
+                case OpKind.Kfree: Free(s, OpKind.Kmalloc, OpKind.Kfree); break;
+                case OpKind.KmemCacheCreate:
+                    ops.Add(new Op { Kind = s.Kind, Bind = NewName("c", s.Kind), Number = s.Number, Align = s.Align == 0 ? null : s.Align });
+                    break;
+                case OpKind.KmemCacheAlloc when Pool(OpKind.KmemCacheCreate).Count > 0:
                 {
-                    var (name, order) = pages[s.Ref % pages.Count];
-                    ops.Add(s.Variant switch
-                    {
-                        1 => new Op { Kind = s.Kind, Ref = Ref.To(name), Order = order == 0 ? 1 : order - 1 },
-                        2 => new Op { Kind = s.Kind, Ref = Ref.At(((ulong)(s.Ref % 4096) + 1) * pageSize * 256) },
-                        _ => new Op { Kind = s.Kind, Ref = Ref.To(name) },
-                    });
+                    int c = s.Ref % Pool(OpKind.KmemCacheCreate).Count;
+                    string name = "o" + cacheObjects.Count;
+                    cacheObjects.Add((name, c));
+                    ops.Add(new Op { Kind = s.Kind, Bind = name, Ref = Ref.To(Pool(OpKind.KmemCacheCreate)[c].Name), Gfp = s.Gfp });
                     break;
                 }
+                case OpKind.KmemCacheFree when cacheObjects.Count > 0:
+                {
+                    var (name, c) = cacheObjects[s.Ref % cacheObjects.Count];
+                    var caches = Pool(OpKind.KmemCacheCreate);
+                    int cache = s.Variant == 1 ? (c + 1) % caches.Count : c;   // variant 1: the wrong cache
+                    ops.Add(new Op { Kind = s.Kind, Ref = Ref.To(caches[cache].Name), Ref2 = s.Variant == 2 ? Wild(s) : Ref.To(name) });
+                    break;
+                }
+                case OpKind.KmemCacheDestroy when Pool(OpKind.KmemCacheCreate).Count > 0:
+                    ops.Add(new Op { Kind = s.Kind, Ref = Ref.To(Pool(OpKind.KmemCacheCreate)[s.Ref % Pool(OpKind.KmemCacheCreate).Count].Name) });
+                    break;
+                case OpKind.Vmalloc:
+                    ops.Add(new Op { Kind = s.Kind, Bind = NewName("v", s.Kind), Number = s.Number });
+                    break;
+                case OpKind.Vfree: Free(s, OpKind.Vmalloc, OpKind.Vfree); break;
+                case OpKind.RequestMemRegion:
+                    ops.Add(new Op { Kind = s.Kind, Bind = NewName("r", s.Kind), Number = s.Number, Number2 = s.Number2 });
+                    break;
+                case OpKind.ReleaseMemRegion: Free(s, OpKind.RequestMemRegion, OpKind.ReleaseMemRegion); break;
+                case OpKind.Ioremap:
+                    ops.Add(new Op { Kind = s.Kind, Bind = NewName("io", s.Kind), Number = s.Number, Number2 = s.Number2 });
+                    break;
+                case OpKind.Iounmap: Free(s, OpKind.Ioremap, OpKind.Iounmap); break;
+                case OpKind.DmaAllocCoherent:
+                    ops.Add(new Op { Kind = s.Kind, Bind = NewName("d", s.Kind), Number = s.Number, Gfp = s.Gfp });
+                    break;
+                case OpKind.DmaFreeCoherent: Free(s, OpKind.DmaAllocCoherent, OpKind.DmaFreeCoherent); break;
                 case OpKind.Context:
                     ops.Add(new Op { Kind = s.Kind, Atomic = s.Variant == 1 });
+                    break;
+                case OpKind.Meminfo:
+                    ops.Add(new Op { Kind = s.Kind });
                     break;
             }
         }
         if (drain is not null)
         {
+            // Free what is named, in a shuffled order for pages (coalescing), then the rest.
             ops.Add(new Op { Kind = OpKind.Context, Atomic = false });
-            foreach (int i in drain.Where(i => i < pages.Count))
-                ops.Add(new Op { Kind = OpKind.FreePages, Ref = Ref.To(pages[i].Name) });
-            // Indices beyond the shuffle's range (more allocations than the body length) in order.
-            for (int i = drain.Length; i < pages.Count; i++)
-                ops.Add(new Op { Kind = OpKind.FreePages, Ref = Ref.To(pages[i].Name) });
+            var pages = Pool(OpKind.AllocPages);
+            foreach (int i in drain.Where(i => i < pages.Count)) ops.Add(new Op { Kind = OpKind.FreePages, Ref = Ref.To(pages[i].Name) });
+            for (int i = drain.Length; i < pages.Count; i++) ops.Add(new Op { Kind = OpKind.FreePages, Ref = Ref.To(pages[i].Name) });
+            var caches = Pool(OpKind.KmemCacheCreate);
+            foreach (var (name, c) in cacheObjects) ops.Add(new Op { Kind = OpKind.KmemCacheFree, Ref = Ref.To(caches[c].Name), Ref2 = Ref.To(name) });
+            foreach (var (pool, kind) in new[] { (OpKind.Kmalloc, OpKind.Kfree), (OpKind.Vmalloc, OpKind.Vfree), (OpKind.DmaAllocCoherent, OpKind.DmaFreeCoherent),
+                         (OpKind.Ioremap, OpKind.Iounmap), (OpKind.RequestMemRegion, OpKind.ReleaseMemRegion), (OpKind.KmemCacheCreate, OpKind.KmemCacheDestroy) })
+                foreach (var (name, _) in Pool(pool)) ops.Add(new Op { Kind = kind, Ref = Ref.To(name) });
         }
         return ops;
     }

@@ -13,6 +13,8 @@ public sealed class Layout
     /// <summary>First pfn of each zone and one past its last (empty zones have Start == End).</summary>
     public (long Start, long End)[] Zones { get; } = new (long, long)[4];
     public bool[] ZoneExists { get; } = new bool[4];
+    /// <summary>32-bit: the first frame above directly mapped memory (the lowmem limit); long.MaxValue on 64-bit.</summary>
+    public long LowmemLimitPfn { get; }
     internal FrameKind[] Initial { get; }
 
     public Layout(Machine m)
@@ -40,6 +42,7 @@ public sealed class Layout
             ulong limit = m.VmallocHonoured && m.VmallocParam is { } v ? (1UL << 30) - v : lim;
             lowmemEnd = (long)(limit >> PageShift);
         }
+        LowmemLimitPfn = lowmemEnd;
         long Clip(long x) => Math.Min(x, FrameCount);
         Zones[(int)MZone.DMA] = (0, Clip(dmaEnd));
         Zones[(int)MZone.DMA32] = (Clip(dmaEnd), Clip(dma32End));

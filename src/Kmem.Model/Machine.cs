@@ -30,6 +30,9 @@ public enum FrameKind : byte
 
 public enum MemmapType { Usable, Reserved }
 
+/// <summary>Which kmalloc the era has.</summary>
+public enum SlabFlavour { Blocks20, Slab, Slub }
+
 /// <summary>
 /// The machine in raw facts: the profile's figures and the boot line's effective settings. The
 /// model derives every limit from these itself (the reference allocator does the same on its own).
@@ -58,4 +61,23 @@ public sealed record Machine
 
     public bool Watermarks { get; init; }
     public ulong MinFreeKbytesMax { get; init; }
+
+    // Slab and kmalloc
+    public SlabFlavour Slab { get; init; } = SlabFlavour.Slub;
+    public IReadOnlyList<ulong> KmallocBuckets { get; init; } = [];
+    public ulong KmallocMaxCacheSize { get; init; }
+    public ulong? KmallocMaxFixed { get; init; }
+    public ulong KmallocHeader { get; init; }
+    public bool KmallocZeroSizePtr { get; init; }
+    public bool HasKmemCache { get; init; } = true;
+    public ulong? SlabObjectLimit { get; init; }
+    public bool SlabObjectLimitIsBug { get; init; }
+
+    // The vmalloc area
+    public ulong PageOffset32 { get; init; }
+    public ulong VmallocOffset32 { get; init; }
+    public ulong VmallocEnd32 { get; init; }
+    public ulong VmallocStart64 { get; init; }
+    public ulong VmallocSize64 { get; init; }
+    public bool IoremapAlignFls { get; init; }
 }

@@ -3,9 +3,11 @@ namespace Kmem.Model;
 /// <summary>A broken rule: the invariant's stable name (docs/semantics.md) and what happened.</summary>
 public readonly record struct Violation(string Invariant, string Message);
 
-public enum AllocKind { Memblock, Pages }
+/// <summary>Who holds a run of frames: memblock, alloc_pages, or another allocator through the page allocator.</summary>
+public enum AllocKind { Memblock, Pages, Slab, LargeKmalloc, Vmalloc, Dma }
 
-public sealed record Allocation(int Id, AllocKind Kind, long FirstPfn, long Pages, int Order);
+/// <summary>A live allocation of frames. Owner: cache handle (Slab) or area start (Vmalloc); ObjectSize: slab objects' size.</summary>
+public sealed record Allocation(int Id, AllocKind Kind, long FirstPfn, long Pages, int Order, ulong Owner = 0, ulong ObjectSize = 0);
 
 /// <summary>
 /// The specification of physical memory: the abstract state (what every frame is, which
@@ -19,9 +21,15 @@ public sealed class PageSpec
     public Machine Machine { get; }
     private readonly FrameKind[] kind;
     private readonly Dictionary<long, Allocation> liveByFirstPfn = new();
+    private readonly SortedSet<long> liveStarts = new();
     private int nextId = 1;
 
     public bool InitDone { get; private set; }
+    /// <summary>Whether the frame was System RAM in the firmware map (after memmap= and mem=): usable, or low-reserved.</summary>
+    public bool IsSystemRam(long pfn) => pfn >= 0 && pfn < kind.Length
+        && (Layout.Initial[pfn] is FrameKind.Free or FrameKind.Unmanaged || (Layout.Initial[pfn] == FrameKind.Reserved && !IsMemmapReserved(pfn)));
+    /// <summary>Whether the buddy allocator manages the frame (free or handed out through it).</summary>
+    public bool IsManaged(long pfn) => InitDone && pfn >= 0 && pfn < kind.Length && kind[pfn] is FrameKind.Free or FrameKind.Allocated;
     public long[] Managed { get; } = new long[4];
     public long[] FreeCount { get; } = new long[4];
     public long[] WmarkMin { get; } = new long[4];
@@ -166,18 +174,8 @@ public sealed class PageSpec
         foreach (var z in usable)
             if (WatermarkOk(z, order, WmarkLow[(int)z], classZone) && HasRun(z))
                 return (Result.Ok, z, $"{z} passes the low watermark");
-        long Reduced(long m)
-        {
-            // __GFP_HIGH halves the mark (6.8 ALLOC_MIN_RESERVE, 4.19 ALLOC_HIGH); a mask that cannot
-            // direct-reclaim takes a further quarter (6.8 ALLOC_NON_BLOCK, 4.19 ALLOC_HARDER).
-            if ((gfp & GfpBits.Atomic) == 0) return m;
-            m -= m / 2;
-            bool canReclaim = (gfp & (GfpBits.Kernel | GfpBits.HighUser)) != 0;
-            if (!canReclaim) m -= m / 4;
-            return m;
-        }
         foreach (var z in usable)
-            if (WatermarkOk(z, order, Reduced(WmarkMin[(int)z]), classZone) && HasRun(z))
+            if (WatermarkOk(z, order, ReducedMark(WmarkMin[(int)z], gfp), classZone) && HasRun(z))
                 return (Result.Ok, z, $"{z} passes the min watermark{((gfp & GfpBits.Atomic) != 0 ? " with the atomic reserves" : "")}");
         return (Result.ENOMEM, default, $"no zone in {string.Join(", ", usable)} has a free order-{order} block that the watermarks allow");
     }
@@ -186,19 +184,27 @@ public sealed class PageSpec
     public bool WatermarkOk(MZone z, int order, long mark, MZone classZone)
         => FreeCount[(int)z] - ((1L << order) - 1) > mark + LowmemReserve[(int)z, (int)classZone];
 
-    public Violation? AllocPages(int order, GfpBits gfp, bool atomic, Result got, ulong addr)
+    public Violation? AllocPages(int order, GfpBits gfp, bool atomic, Result got, ulong addr) =>
+        AllocBlock(order, gfp, atomic, got, addr, AllocKind.Pages, "alloc_pages");
+
+    /// <summary>
+    /// A block from the page allocator, asked for by the scenario (alloc_pages) or by another allocator
+    /// on its behalf (a page event): the same rules either way.
+    /// </summary>
+    public Violation? AllocBlock(int order, GfpBits gfp, bool atomic, Result got, ulong addr, AllocKind kind, string what,
+        ulong owner = 0, ulong objectSize = 0)
     {
-        if (!InitDone) throw new InvalidOperationException("alloc_pages before mem_init: the runner must insert mem_init");
+        if (!InitDone) throw new InvalidOperationException("page allocation before mem_init: the runner must insert mem_init");
         long first = Pfn(addr), pages = 1L << Math.Clamp(order, 0, 62);
         MZone? blockZone = null;
         if (got == Result.Ok && order >= 0 && order <= LargestOrder)
         {
             if (BadFrames(first, pages) is { } bad) return bad;
             if (addr % Layout.PageSize != 0 || first % pages != 0)
-                return new("alignment", $"order-{order} block at {Hex(addr)} is not aligned to {pages} frames");
+                return new("alignment", $"{what}: order-{order} block at {Hex(addr)} is not aligned to {pages} frames");
             blockZone = Layout.ZoneOf(first);
             if (Layout.ZoneOf(first + pages - 1) != blockZone)
-                return new("free-blocks", $"order-{order} block at {Hex(addr)} spans two zones");
+                return new("free-blocks", $"{what}: order-{order} block at {Hex(addr)} spans two zones");
         }
         var (want, zone, why) = DecideAllocPages(order, gfp, atomic, blockZone);
         if (want != got)
@@ -210,18 +216,67 @@ public sealed class PageSpec
                 : blockZone is { } bz2 && !ZoneList(gfp).Contains(bz2) ? "limits"
                 : "exactness";
             string detail = got == Result.Ok && blockZone is { } b ? $" (it returned an order-{order} block at {Hex(addr)} in {b})" : "";
-            return new(inv, $"alloc_pages order {order} {gfp} must give {want}: {why}; the target answered {got}{detail}");
+            return new(inv, $"{what} order {order} {gfp} must give {want}: {why}; the target answered {got}{detail}");
         }
         if (got != Result.Ok) return null;
         if (blockZone != zone)
         {
             string inv = ZoneList(gfp).Contains(blockZone!.Value) ? "zone" : "limits";
-            return new(inv, $"alloc_pages order {order} {gfp} must come from {zone} ({why}), but the block at {Hex(addr)} is in {blockZone}");
+            return new(inv, $"{what} order {order} {gfp} must come from {zone} ({why}), but the block at {Hex(addr)} is in {blockZone}");
         }
-        Take(first, pages, FrameKind.Allocated, AllocKind.Pages, order);
+        Take(first, pages, FrameKind.Allocated, kind, order, owner, objectSize);
         FreeCount[(int)zone] -= pages;
         return null;
     }
+
+    /// <summary>A page event that gives a block back: it must be a live block of that kind, owner and order.</summary>
+    public Violation? FreeBlock(ulong addr, int order, AllocKind kind, ulong owner, string what)
+    {
+        if (!liveByFirstPfn.TryGetValue(Pfn(addr), out var a) || a.Kind != kind || a.Owner != owner || a.Order != order || addr % Layout.PageSize != 0)
+            return new("ownership", $"{what} gave back an order-{order} block at {Hex(addr)} it does not own ({Describe(Pfn(addr))})");
+        Release(a);
+        FreeCount[(int)Layout.ZoneOf(a.FirstPfn)] += a.Pages;
+        return null;
+    }
+
+    /// <summary>How many order-0 pages the page allocator can hand out now for this mask (the min-watermark pass).</summary>
+    public long ObtainableOrder0(GfpBits gfp)
+    {
+        var list = ZoneList(gfp);
+        if (list.Count == 0) return 0;
+        var classZone = list[0];
+        long total = 0;
+        foreach (var z in list)
+        {
+            if (Managed[(int)z] == 0) continue;
+            long floor = Machine.Watermarks ? ReducedMark(WmarkMin[(int)z], gfp) + LowmemReserve[(int)z, (int)classZone] : 0;
+            total += Math.Max(0, FreeCount[(int)z] - floor);
+        }
+        return total;
+    }
+
+    /// <summary>The min mark after the reserves a GFP mask may use (docs/semantics.md, page allocator rule 6).</summary>
+    public static long ReducedMark(long m, GfpBits gfp)
+    {
+        if ((gfp & GfpBits.Atomic) == 0) return m;
+        m -= m / 2;
+        bool canReclaim = (gfp & (GfpBits.Kernel | GfpBits.HighUser)) != 0;
+        if (!canReclaim) m -= m / 4;
+        return m;
+    }
+
+    /// <summary>The live allocation holding a frame, or null.</summary>
+    public Allocation? OwnerOf(long pfn)
+    {
+        var below = liveStarts.GetViewBetween(long.MinValue, pfn);
+        if (below.Count == 0) return null;
+        var a = liveByFirstPfn[below.Max];
+        return pfn < a.FirstPfn + a.Pages ? a : null;
+    }
+
+    /// <summary>Every live allocation of a kind and owner (slow; for the checks at destroy and vfree).</summary>
+    public IEnumerable<Allocation> OwnedBy(AllocKind kind, ulong owner) =>
+        liveByFirstPfn.Values.Where(a => a.Kind == kind && a.Owner == owner);
 
     public Violation? FreePages(ulong addr, int order, Result got)
     {
@@ -229,6 +284,7 @@ public sealed class PageSpec
         if (addr == 0) return Expect(Result.Ok, got, "misuse", "free_pages(0) is a no-op");
         if (!liveByFirstPfn.TryGetValue(Pfn(addr), out var a) || a.Kind != AllocKind.Pages)
             return Expect(Result.BUG, got, "misuse", $"free_pages of {Hex(addr)}, which is not the start of a live alloc_pages block ({Describe(Pfn(addr))})");
+        if (!InitDone) throw new InvalidOperationException("free_pages before mem_init");
         if (a.Order != order)
             return Expect(Result.BUG, got, "misuse", $"free_pages of {Hex(addr)} with order {order}, but it was allocated with order {a.Order}");
         if (got != Result.Ok) return Unexpected(got, "Ok");
@@ -340,23 +396,23 @@ public sealed class PageSpec
             FrameKind.Reserved => IsMemmapReserved(pfn) ? "reserved by memmap=" : "reserved at boot (low memory)",
             FrameKind.Memblock => "boot-allocated by memblock",
             FrameKind.Free => "free",
-            FrameKind.Allocated => $"owned by the live allocation at {Hex(Addr(Owner(pfn)!.FirstPfn))}",
+            FrameKind.Allocated => $"owned by the live {OwnerOf(pfn)?.Kind.ToString().ToLowerInvariant()} allocation at {Hex(Addr(OwnerOf(pfn)?.FirstPfn ?? 0))}",
             _ => k.ToString(),
         };
     }
 
-    public Allocation? Owner(long pfn) => liveByFirstPfn.Values.FirstOrDefault(a => pfn >= a.FirstPfn && pfn < a.FirstPfn + a.Pages);
-
-    private void Take(long first, long pages, FrameKind k, AllocKind ak, int order)
+    private void Take(long first, long pages, FrameKind k, AllocKind ak, int order, ulong owner = 0, ulong objectSize = 0)
     {
         for (long f = first; f < first + pages; f++) kind[f] = k;
-        liveByFirstPfn[first] = new Allocation(nextId++, ak, first, pages, order);
+        liveByFirstPfn[first] = new Allocation(nextId++, ak, first, pages, order, owner, objectSize);
+        liveStarts.Add(first);
     }
 
     private void Release(Allocation a)
     {
         for (long f = a.FirstPfn; f < a.FirstPfn + a.Pages; f++) kind[f] = FrameKind.Free;
         liveByFirstPfn.Remove(a.FirstPfn);
+        liveStarts.Remove(a.FirstPfn);
     }
 
     private string MaxOrderText() => Machine.MaxOrderInclusive

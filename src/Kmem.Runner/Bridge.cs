@@ -25,7 +25,36 @@ public static class Bridge
         VmallocParam = m.Vmalloc,
         Watermarks = m.Profile.Watermarks,
         MinFreeKbytesMax = m.Profile.MinFreeKbytesMax,
+        Slab = m.Profile.Slab switch
+        {
+            SlabKind.PowerOfTwoWithHeader => SlabFlavour.Blocks20,
+            SlabKind.Slab => SlabFlavour.Slab,
+            _ => SlabFlavour.Slub,
+        },
+        KmallocBuckets = m.Profile.KmallocBuckets,
+        KmallocMaxCacheSize = m.Profile.KmallocMaxCacheSize,
+        KmallocMaxFixed = m.Profile.KmallocMaxFixed,
+        KmallocHeader = m.Profile.KmallocHeader,
+        KmallocZeroSizePtr = m.Profile.KmallocZeroSizePtr,
+        HasKmemCache = m.Profile.HasKmemCache,
+        SlabObjectLimit = m.Profile.SlabObjectLimit,
+        SlabObjectLimitIsBug = m.Profile.SlabObjectLimitIsBug,
+        PageOffset32 = m.Profile.PageOffset32,
+        VmallocOffset32 = m.Profile.VmallocOffset32,
+        VmallocEnd32 = m.Profile.VmallocEnd32,
+        VmallocStart64 = m.Profile.VmallocStart64,
+        VmallocSize64 = m.Profile.VmallocTotal64,
+        IoremapAlignFls = m.Profile.IoremapAlignFls,
     };
+
+    public static ModelEvent ToModel(PageEvent e) => new(
+        e.Alloc, (long)e.Pfn, e.Order, e.Use switch
+        {
+            PageUse.Slab => AllocKind.Slab,
+            PageUse.LargeKmalloc => AllocKind.LargeKmalloc,
+            PageUse.Vmalloc => AllocKind.Vmalloc,
+            _ => AllocKind.Dma,
+        }, e.Owner, e.ObjectSize);
 
     public static GfpBits ToModel(Gfp g)
     {

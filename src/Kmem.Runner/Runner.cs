@@ -26,7 +26,10 @@ public sealed record RunOptions
 public sealed record TraceStep(int Step, int Line, string Operation, Outcome Outcome, ulong Address, string Note)
 {
     public Op? Op { get; init; }
+    /// <summary>The page-frame part of the model.</summary>
     public PageSpec Model { get; init; } = null!;
+    /// <summary>The whole model (objects, vmalloc areas, claims, DMA buffers; <see cref="KernelSpec.Pages"/> is <see cref="Model"/>).</summary>
+    public KernelSpec Kernel { get; init; } = null!;
     public ITarget Target { get; init; } = null!;
 }
 
@@ -45,8 +48,13 @@ public static class ScenarioRunner
         var machine = MachineConfig.From(scenario);
         var target = targetFactory();
         target.Boot(machine);
-        var spec = new PageSpec(Bridge.ToModel(machine));
+        var kernel = new KernelSpec(Bridge.ToModel(machine));
+        var spec = kernel.Pages;
         var introspect = options.Check == CheckMode.Full ? target as IBuddyIntrospection : null;
+        var meminfo = options.Check == CheckMode.Full ? target as IMeminfo : null;
+        var pageEvents = target as IPageEvents;
+        var rawEvents = new List<PageEvent>();
+        var events = new List<ModelEvent>();
         var names = new Dictionary<string, Binding>();
         bool atomic = false;
         int executed = 0;
@@ -57,8 +65,28 @@ public static class ScenarioRunner
             Invariant = v.Invariant, Message = v.Message, Executed = executed,
         };
 
-        Violation? Structure() => introspect is null ? null
-            : spec.CheckFreeBlocks(introspect.FreeBlocks().Select(b => ((long)b.Pfn, b.Order)));
+        Violation? Structure()
+        {
+            if (introspect is not null && spec.CheckFreeBlocks(introspect.FreeBlocks().Select(b => ((long)b.Pfn, b.Order))) is { } v) return v;
+            if (meminfo is not null && spec.InitDone) return CompareMeminfo(kernel.Meminfo(), meminfo.Meminfo());
+            return null;
+        }
+
+        // Page events since the last call, in the model's terms. Ops that need them fail loudly on a target without them.
+        List<ModelEvent> Drain(Op op, bool needed)
+        {
+            events.Clear();
+            if (pageEvents is null)
+            {
+                if (needed) throw new UnsupportedScenarioException(op.Line,
+                    $"target '{target.Name}' does not report page events, which '{op.Kind.Keyword()}' needs to be checked");
+                return events;
+            }
+            rawEvents.Clear();
+            pageEvents.DrainPageEvents(rawEvents);
+            foreach (var e in rawEvents) events.Add(Bridge.ToModel(e));
+            return events;
+        }
 
         if (Structure() is { } bootBad) return Fail(0, null, "boot", bootBad);
 
@@ -72,33 +100,33 @@ public static class ScenarioRunner
                 var r0 = target.MemInit();
                 executed++;
                 var v0 = spec.MemInit(Bridge.ToModel(r0.Outcome)) ?? Structure();
-                options.Trace?.Invoke(new TraceStep(step, op.Line, "mem_init (implicit)", r0.Outcome, 0, Summary(spec)) { Model = spec, Target = target });
+                options.Trace?.Invoke(new TraceStep(step, op.Line, "mem_init (implicit)", r0.Outcome, 0, Summary(spec)) { Model = spec, Kernel = kernel, Target = target });
                 if (v0 is { } bad0) return Fail(step, op, "mem_init", bad0);
             }
 
             TargetResult r;
             Violation? v;
             string note = "";
+            Result Got() => Bridge.ToModel(r.Outcome);
             switch (op.Kind)
             {
                 case OpKind.MemblockAlloc:
                 {
                     ulong align = op.Align ?? 0;
                     r = target.MemblockAlloc(op.Number, align);
-                    v = spec.MemblockAlloc(op.Number, align, Bridge.ToModel(r.Outcome), r.Address);
-                    Bind(op, r, -1);
+                    v = spec.MemblockAlloc(op.Number, align, Got(), r.Address);
                     break;
                 }
                 case OpKind.MemblockFree:
                 {
                     ulong addr = Resolve(op.Ref!.Value).Address;
                     r = target.MemblockFree(addr);
-                    v = spec.MemblockFree(addr, Bridge.ToModel(r.Outcome));
+                    v = spec.MemblockFree(addr, Got());
                     break;
                 }
                 case OpKind.MemInit:
                     r = target.MemInit();
-                    v = spec.MemInit(Bridge.ToModel(r.Outcome));
+                    v = spec.MemInit(Got());
                     note = Summary(spec);
                     break;
                 case OpKind.AllocPages:
@@ -106,10 +134,8 @@ public static class ScenarioRunner
                     int order = op.Number > int.MaxValue ? int.MaxValue : (int)op.Number;
                     var gfp = Bridge.ToModel(op.EffectiveGfp);
                     r = target.AllocPages(order, op.EffectiveGfp, atomic);
-                    if (options.Trace is not null)
-                        note = spec.DecideAllocPages(order, gfp, atomic).Why;
-                    v = spec.AllocPages(order, gfp, atomic, Bridge.ToModel(r.Outcome), r.Address);
-                    Bind(op, r, order);
+                    if (options.Trace is not null) note = spec.DecideAllocPages(order, gfp, atomic).Why;
+                    v = spec.AllocPages(order, gfp, atomic, Got(), r.Address) ?? kernel.Unexpected(Drain(op, false), "alloc_pages");
                     break;
                 }
                 case OpKind.FreePages:
@@ -117,29 +143,109 @@ public static class ScenarioRunner
                     var b = Resolve(op.Ref!.Value);
                     int order = op.Order ?? b.Order;
                     r = target.FreePages(b.Address, order);
-                    v = spec.FreePages(b.Address, order, Bridge.ToModel(r.Outcome));
+                    v = spec.FreePages(b.Address, order, Got()) ?? kernel.Unexpected(Drain(op, false), "free_pages");
+                    break;
+                }
+                case OpKind.Kmalloc:
+                    r = target.Kmalloc(op.Number, op.EffectiveGfp, atomic);
+                    v = kernel.Kmalloc(op.Number, Bridge.ToModel(op.EffectiveGfp), atomic, Got(), r.Address, Drain(op, true));
+                    break;
+                case OpKind.Kfree:
+                {
+                    ulong addr = Resolve(op.Ref!.Value).Address;
+                    r = target.Kfree(addr);
+                    v = kernel.Kfree(addr, Got(), Drain(op, true));
+                    break;
+                }
+                case OpKind.KmemCacheCreate:
+                    r = target.KmemCacheCreate(op.Number, op.Align ?? 0, op.Text, atomic);
+                    v = kernel.KmemCacheCreate(op.Number, op.Align ?? 0, atomic, Got(), r.Address, Drain(op, true));
+                    break;
+                case OpKind.KmemCacheAlloc:
+                {
+                    ulong cache = Resolve(op.Ref!.Value).Address;
+                    r = target.KmemCacheAlloc(cache, op.EffectiveGfp, atomic);
+                    v = kernel.KmemCacheAlloc(cache, Bridge.ToModel(op.EffectiveGfp), atomic, Got(), r.Address, Drain(op, true));
+                    break;
+                }
+                case OpKind.KmemCacheFree:
+                {
+                    ulong cache = Resolve(op.Ref!.Value).Address, addr = Resolve(op.Ref2!.Value).Address;
+                    r = target.KmemCacheFree(cache, addr);
+                    v = kernel.KmemCacheFree(cache, addr, Got(), Drain(op, true));
+                    break;
+                }
+                case OpKind.KmemCacheDestroy:
+                {
+                    ulong cache = Resolve(op.Ref!.Value).Address;
+                    r = target.KmemCacheDestroy(cache, atomic);
+                    v = kernel.KmemCacheDestroy(cache, atomic, Got(), Drain(op, true));
+                    break;
+                }
+                case OpKind.Vmalloc:
+                    r = target.Vmalloc(op.Number, atomic);
+                    v = kernel.Vmalloc(op.Number, atomic, Got(), r.Address, Drain(op, true));
+                    break;
+                case OpKind.Vfree:
+                {
+                    ulong addr = Resolve(op.Ref!.Value).Address;
+                    r = target.Vfree(addr);
+                    v = kernel.Vfree(addr, Got(), Drain(op, true));
+                    break;
+                }
+                case OpKind.RequestMemRegion:
+                    r = target.RequestMemRegion(op.Number, op.Number2, atomic);
+                    v = kernel.RequestMemRegion(op.Number, op.Number2, atomic, Got(), r.Address) ?? kernel.Unexpected(Drain(op, false), "request_mem_region");
+                    break;
+                case OpKind.ReleaseMemRegion:
+                {
+                    ulong start = Resolve(op.Ref!.Value).Address;
+                    r = target.ReleaseMemRegion(start, atomic);
+                    v = kernel.ReleaseMemRegion(start, atomic, Got()) ?? kernel.Unexpected(Drain(op, false), "release_mem_region");
+                    break;
+                }
+                case OpKind.Ioremap:
+                    r = target.Ioremap(op.Number, op.Number2, atomic);
+                    v = kernel.Ioremap(op.Number, op.Number2, atomic, Got(), r.Address, Drain(op, true));
+                    break;
+                case OpKind.Iounmap:
+                {
+                    ulong addr = Resolve(op.Ref!.Value).Address;
+                    r = target.Iounmap(addr, atomic);
+                    v = kernel.Iounmap(addr, atomic, Got()) ?? kernel.Unexpected(Drain(op, false), "iounmap");
+                    break;
+                }
+                case OpKind.DmaAllocCoherent:
+                    r = target.DmaAllocCoherent(op.Number, op.EffectiveGfp, atomic);
+                    v = kernel.DmaAllocCoherent(op.Number, Bridge.ToModel(op.EffectiveGfp), atomic, Got(), r.Address, Drain(op, true));
+                    break;
+                case OpKind.DmaFreeCoherent:
+                {
+                    ulong addr = Resolve(op.Ref!.Value).Address;
+                    r = target.DmaFreeCoherent(addr);
+                    v = kernel.DmaFreeCoherent(addr, Got(), Drain(op, true));
                     break;
                 }
                 case OpKind.Context:
                     atomic = op.Atomic;
                     continue;
                 case OpKind.Meminfo:
-                    options.Trace?.Invoke(new TraceStep(step, op.Line, "meminfo", Outcome.Ok, 0, Meminfo(spec)) { Op = op, Model = spec, Target = target });
+                    options.Trace?.Invoke(new TraceStep(step, op.Line, "meminfo", Outcome.Ok, 0, Meminfo(kernel)) { Op = op, Model = spec, Kernel = kernel, Target = target });
                     continue;
                 case OpKind.Expect:
                 {
-                    long actual = Field(spec, op);
+                    long actual = Field(kernel, op);
                     if (!Compare(actual, op.Cmp, (long)op.Number))
                         return Fail(step, op, "expect", new Violation("expectation",
                             $"expect {op.Field} {CmpText(op.Cmp)} {op.Number}: the figure is {actual}"));
                     continue;
                 }
                 default:
-                    throw new UnsupportedScenarioException(op.Line,
-                        $"'{op.Kind.Keyword()}' is not supported by this build yet (the buddy allocator and memblock are)");
+                    throw new UnsupportedScenarioException(op.Line, $"'{op.Kind.Keyword()}' is not supported by this build");
             }
+            Bind(op, r, op.Kind == OpKind.AllocPages ? (int)Math.Min(op.Number, int.MaxValue) : -1);
             executed++;
-            options.Trace?.Invoke(new TraceStep(step, op.Line, op.Kind.Keyword(), r.Outcome, r.Address, note) { Op = op, Model = spec, Target = target });
+            options.Trace?.Invoke(new TraceStep(step, op.Line, op.Kind.Keyword(), r.Outcome, r.Address, note) { Op = op, Model = spec, Kernel = kernel, Target = target });
             v ??= Structure();
             if (v is { } bad) return Fail(step, op, op.Kind.Keyword(), bad);
             if (op.Expected is { } want && want != r.Outcome)
@@ -166,36 +272,56 @@ public static class ScenarioRunner
         }
     }
 
+    private static Violation? CompareMeminfo(MeminfoModel m, MeminfoFigures t)
+    {
+        (string, ulong, ulong)[] rows =
+        [
+            ("MemTotal", m.MemTotal, t.MemTotal), ("MemFree", m.MemFree, t.MemFree),
+            ("VmallocTotal", m.VmallocTotal, t.VmallocTotal), ("VmallocUsed", m.VmallocUsed, t.VmallocUsed),
+            ("VmallocChunk", m.VmallocChunk, t.VmallocChunk), ("Free.DMA", m.FreeDma, t.FreeDma),
+            ("Free.DMA32", m.FreeDma32, t.FreeDma32), ("Free.Normal", m.FreeNormal, t.FreeNormal),
+            ("Free.HighMem", m.FreeHighMem, t.FreeHighMem),
+        ];
+        foreach (var (name, want, got) in rows)
+            if (want != got) return new Violation("meminfo", $"meminfo {name} is {got} bytes on the target; the model computes {want}");
+        return null;
+    }
+
     private static string Summary(PageSpec spec) =>
         string.Join(", ", Enumerable.Range(0, 4).Where(z => spec.Layout.ZoneExists[z] && spec.Managed[z] > 0)
             .Select(z => $"{(MZone)z} {spec.Managed[z]} pages"));
 
-    public static string Meminfo(PageSpec spec)
+    public static string Meminfo(KernelSpec kernel)
     {
-        long kb = (long)(spec.Layout.PageSize / 1024);
+        var m = kernel.Meminfo();
+        var spec = kernel.Pages;
         var parts = new List<string>
         {
-            $"MemTotal: {spec.Managed.Sum() * kb} kB",
-            $"MemFree: {spec.FreeCount.Sum() * kb} kB",
+            $"MemTotal: {m.MemTotal / 1024} kB", $"MemFree: {m.MemFree / 1024} kB",
+            $"VmallocTotal: {m.VmallocTotal / 1024} kB", $"VmallocUsed: {m.VmallocUsed / 1024} kB", $"VmallocChunk: {m.VmallocChunk / 1024} kB",
         };
+        ulong[] free = [m.FreeDma, m.FreeDma32, m.FreeNormal, m.FreeHighMem];
         for (int z = 0; z < 4; z++)
-            if (spec.Layout.ZoneExists[z]) parts.Add($"Free.{(MZone)z}: {spec.FreeCount[z] * kb} kB");
+            if (spec.Layout.ZoneExists[z]) parts.Add($"Free.{(MZone)z}: {free[z] / 1024} kB");
         return string.Join("; ", parts);
     }
 
-    private static long Field(PageSpec spec, Op op)
+    private static long Field(KernelSpec kernel, Op op)
     {
-        long pg = (long)spec.Layout.PageSize;
-        return op.Field switch
+        var m = kernel.Meminfo();
+        return (long)(op.Field switch
         {
-            "MemTotal" => spec.Managed.Sum() * pg,
-            "MemFree" => spec.FreeCount.Sum() * pg,
-            "Free.DMA" => spec.FreeCount[0] * pg,
-            "Free.DMA32" => spec.FreeCount[1] * pg,
-            "Free.Normal" => spec.FreeCount[2] * pg,
-            "Free.HighMem" => spec.FreeCount[3] * pg,
-            _ => throw new UnsupportedScenarioException(op.Line, $"meminfo field '{op.Field}' is not supported by this build yet"),
-        };
+            "MemTotal" => m.MemTotal,
+            "MemFree" => m.MemFree,
+            "VmallocTotal" => m.VmallocTotal,
+            "VmallocUsed" => m.VmallocUsed,
+            "VmallocChunk" => m.VmallocChunk,
+            "Free.DMA" => m.FreeDma,
+            "Free.DMA32" => m.FreeDma32,
+            "Free.Normal" => m.FreeNormal,
+            "Free.HighMem" => m.FreeHighMem,
+            _ => throw new UnsupportedScenarioException(op.Line, $"unknown meminfo field '{op.Field}'"),
+        });
     }
 
     private static bool Compare(long a, Cmp c, long b) => c switch

@@ -95,7 +95,31 @@ public sealed record Profile
     /// <summary>64-bit: the size of the vmalloc area.</summary>
     public ulong VmallocTotal64 { get; init; }
 
+    // ---- issue 3, reference-side additions (additive, with defaults).
+    /// <summary>2.0: the 8-byte block_header in front of every kmalloc object (mm/kmalloc.c; docs/semantics.md).</summary>
+    public ulong KmallocObjectHeader { get; init; }
+    /// <summary>The smallest kmem_cache_create size (2.6.18 BYTES_PER_WORD 4, BUG below; SLUB 8, EINVAL below).</summary>
+    public ulong KmemCacheMinSize { get; init; } = 8;
+    /// <summary>IOREMAP_MAX_ORDER in bits (7 + PAGE_SHIFT = 19): the largest ioremap alignment.</summary>
+    public int IoremapMaxOrder { get; init; } = 19;
+
     public ulong PhysAddressLimit => 1UL << PhysAddressBits;
+
+    /// <summary>kmalloc(0) returns ZERO_SIZE_PTR (16): from 2.6.22; before, an object of the smallest bucket.</summary>
+    public bool KmallocZeroSizePtr { get; init; }
+
+    // The vmalloc area (docs/semantics.md "Addresses"). 32-bit: VMALLOC_START = roundup(PAGE_OFFSET +
+    // lowmem end + VMALLOC_OFFSET, VMALLOC_OFFSET), VMALLOC_END fixed. 64-bit: fixed start and size.
+    /// <summary>32-bit PAGE_OFFSET (0xC0000000).</summary>
+    public ulong PageOffset32 { get; init; } = 0xC0000000;
+    /// <summary>32-bit VMALLOC_OFFSET, the gap above lowmem (8 MiB).</summary>
+    public ulong VmallocOffset32 { get; init; } = 8UL << 20;
+    /// <summary>32-bit VMALLOC_END (2.6.18 HIGHMEM non-PAE: PKMAP_BASE - 2 * PAGE_SIZE = 0xFF7FE000).</summary>
+    public ulong VmallocEnd32 { get; init; }
+    /// <summary>64-bit VMALLOC_START (4-level paging: 0xffffc90000000000).</summary>
+    public ulong VmallocStart64 { get; init; }
+    /// <summary>ioremap area alignment from fls(size) (2.x) rather than get_count_order(size) (4.19, 6.8).</summary>
+    public bool IoremapAlignFls { get; init; }
 
     /// <summary>
     /// SECTION_SIZE_BITS: a buddy block may not exceed a memory section, which caps `max_order=`
@@ -141,6 +165,9 @@ public static class Profiles
             HasKmemCache = false,
             VmallocParamHonoured = false,
             VmallocReserveDefault = 64UL << 20,
+            KmallocObjectHeader = 8,
+            VmallocEnd32 = 0x1_0000_0000,   // the end of the 1 GiB kernel space; 2.0's own bound is not pinned down
+            IoremapAlignFls = true,
         },
         new Profile
         {
@@ -160,6 +187,9 @@ public static class Profiles
             SlabObjectLimit = 128UL << 10, SlabObjectLimitIsBug = true,
             VmallocParamHonoured = true,
             VmallocReserveDefault = 128UL << 20,
+            KmemCacheMinSize = 4,
+            VmallocEnd32 = 0xFF7FE000,      // PKMAP_BASE 0xFF800000 - 2 pages (docs/kernel-facts.md #6)
+            IoremapAlignFls = true,
         },
         new Profile
         {
@@ -177,6 +207,8 @@ public static class Profiles
             KmallocMaxCacheSize = 8192,
             VmallocParamHonoured = false,
             VmallocTotal64 = 32UL << 40,
+            VmallocStart64 = 0xffffc90000000000,
+            KmallocZeroSizePtr = true,
         },
         new Profile
         {
@@ -194,6 +226,8 @@ public static class Profiles
             KmallocMaxCacheSize = 8192,
             VmallocParamHonoured = false,
             VmallocTotal64 = 32UL << 40,
+            VmallocStart64 = 0xffffc90000000000,
+            KmallocZeroSizePtr = true,
         },
     ];
 

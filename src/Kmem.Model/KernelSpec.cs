@@ -1,0 +1,542 @@
+namespace Kmem.Model;
+
+/// <summary>A page-allocator call another allocator made (the model's view of a target's PageEvent).</summary>
+public readonly record struct ModelEvent(bool Alloc, long Pfn, int Order, AllocKind Use, ulong Owner, ulong ObjectSize);
+
+public readonly record struct MeminfoModel(
+    ulong MemTotal, ulong MemFree, ulong VmallocTotal, ulong VmallocUsed, ulong VmallocChunk,
+    ulong FreeDma, ulong FreeDma32, ulong FreeNormal, ulong FreeHighMem);
+
+/// <summary>
+/// The specification of the whole kernel allocator stack (docs/semantics.md): the page frames
+/// (<see cref="PageSpec"/>), slab objects and caches, the vmalloc area with vmalloc and ioremap areas,
+/// resource claims and DMA buffers. Each operation is judged on the state before it; then the
+/// target's page events are checked one by one like alloc_pages/free_pages; then the result.
+/// </summary>
+public sealed class KernelSpec
+{
+    public const ulong ZeroSizePtr = 16;
+
+    public PageSpec Pages { get; }
+    private Machine M => Pages.Machine;
+    private ulong PageSize => Pages.Layout.PageSize;
+
+    private sealed record Cache(ulong Handle, ulong Size, ulong Align, ulong ObjectSize)
+    {
+        public bool Live { get; set; } = true;
+        public int LiveObjects { get; set; }
+    }
+
+    private enum ObjKind { Kmalloc, CacheObject, Large }
+    private sealed record Obj(ulong Addr, ulong Extent, ObjKind Kind, ulong Cache);
+    private sealed record Area(ulong Start, ulong Size, bool Ioremap);
+
+    private readonly Dictionary<ulong, Cache> caches = new();
+    private readonly Dictionary<ulong, Obj> objects = new();
+    private readonly SortedSet<ulong> objectStarts = new();
+    private readonly SortedDictionary<ulong, Area> areas = new();
+    private readonly SortedDictionary<ulong, ulong> claims = new();   // start -> size
+    private readonly Dictionary<ulong, int> dmaBuffers = new();       // address -> order
+
+    public ulong VmallocStart { get; }
+    public ulong VmallocEnd { get; }
+
+    public KernelSpec(Machine machine)
+    {
+        Pages = new PageSpec(machine);
+        if (machine.VmallocSize64 > 0)
+        {
+            VmallocStart = machine.VmallocStart64;
+            VmallocEnd = machine.VmallocStart64 + machine.VmallocSize64;
+        }
+        else
+        {
+            // high_memory = PAGE_OFFSET + the end of the highest System RAM frame below the lowmem limit.
+            long top = Math.Min(Pages.FrameCount, Pages.Layout.LowmemLimitPfn);
+            while (top > 0 && !Pages.IsSystemRam(top - 1)) top--;
+            ulong high = machine.PageOffset32 + ((ulong)top << machine.PageShift);
+            ulong off = machine.VmallocOffset32;
+            VmallocStart = (high + off + off - 1) / off * off;
+            VmallocEnd = machine.VmallocEnd32;
+        }
+    }
+
+    // ------------------------------------------------------------------ limits, derived here on their own
+
+    /// <summary>KMALLOC_MAX_SIZE: the era's fixed limit, or the largest page block (SLUB).</summary>
+    public ulong KmallocMaxSize => M.KmallocMaxFixed ?? PageSize << Pages.LargestOrder;
+
+    /// <summary>The largest size served from a kmalloc cache (SLUB: never above the largest page block).</summary>
+    private ulong LargestCache => M.KmallocMaxFixed is null ? Math.Min(M.KmallocMaxCacheSize, KmallocMaxSize) : M.KmallocMaxCacheSize;
+
+    /// <summary>The bucket (object size) of a kmalloc, or 0 when it is a large kmalloc from the page allocator.</summary>
+    public ulong Bucket(ulong size)
+    {
+        ulong need = M.Slab == SlabFlavour.Blocks20 ? size + M.KmallocHeader : Math.Max(size, 1);
+        foreach (ulong b in M.KmallocBuckets)
+            if (b >= need && b <= LargestCache) return b;
+        return 0;
+    }
+
+    public int GetOrder(ulong size)
+    {
+        int order = 0;
+        while ((PageSize << order) < size) order++;
+        return order;
+    }
+
+    private static bool PowerOfTwo(ulong x) => x != 0 && (x & (x - 1)) == 0;
+
+    // ------------------------------------------------------------------ the common shape of an allocation
+
+    /// <summary>
+    /// Judges an allocation whose only allowed outcomes are `fixedResult` (EINVAL or BUG) when set,
+    /// or Ok, with ENOMEM allowed when `mayFail`.
+    /// </summary>
+    private static Violation? Outcome(string what, Result got, Result? fixedResult, bool mayFail, string why)
+    {
+        if (fixedResult is { } f)
+        {
+            if (got == f) return null;
+            string inv = f == Result.EBUSY && got == Result.Ok ? "no-double-mapping"
+                : f == Result.EINVAL || got == Result.EINVAL ? "limits" : "misuse";
+            return new(inv, $"{what}: {why}: must give {f}; the target answered {got}");
+        }
+        if (got == Result.Ok) return null;
+        if (got == Result.ENOMEM)
+            return mayFail ? null : new("exactness", $"{what} got ENOMEM, but {why}");
+        string inv2 = got == Result.EINVAL ? "limits" : "misuse";
+        return new(inv2, $"{what} is a valid request within every limit: it must give Ok{(mayFail ? " or ENOMEM" : "")}; the target answered {got}");
+    }
+
+    /// <summary>Checks the page events of one operation. `gfp` is the mask the allocator must use for new pages.</summary>
+    private Violation? ApplyEvents(IReadOnlyList<ModelEvent> events, GfpBits gfp, string what, params AllocKind[] allowed)
+    {
+        foreach (var e in events)
+        {
+            ulong addr = (ulong)e.Pfn << M.PageShift;
+            if (Array.IndexOf(allowed, e.Use) < 0)
+                return new("ownership", $"{what} made a {e.Use} page {(e.Alloc ? "allocation" : "free")} at {PageSpec.Hex(addr)}, which it has no reason to");
+            if (e.Alloc)
+            {
+                if (Pages.AllocBlock(e.Order, gfp, false, Result.Ok, addr, e.Use, $"{what} ({e.Use.ToString().ToLowerInvariant()} page)", e.Owner, e.ObjectSize) is { } v)
+                    return v;
+            }
+            else
+            {
+                if (e.Use == AllocKind.Slab)
+                {
+                    ulong end = addr + (PageSize << Math.Clamp(e.Order, 0, 40));
+                    var inside = objectStarts.GetViewBetween(addr, end - 1);
+                    if (inside.Count > 0)
+                        return new("no-double-mapping", $"{what} gave a slab page at {PageSpec.Hex(addr)} back to the page allocator while the object at {PageSpec.Hex(inside.Min)} in it is live");
+                }
+                if (Pages.FreeBlock(addr, e.Order, e.Use, e.Owner, what) is { } v) return v;
+            }
+        }
+        return null;
+    }
+
+    private static Violation? NoEvents(IReadOnlyList<ModelEvent> events, string what, string why) =>
+        events.Count == 0 ? null : new("misuse", $"{what}: {why}, so nothing may change, but the target made {events.Count} page-allocator calls");
+
+    // ------------------------------------------------------------------ kmalloc and caches
+
+    private static (Result? Fixed, string Why) GfpRules(GfpBits gfp, bool atomic)
+    {
+        int zoneFlags = ((gfp & GfpBits.Dma) != 0 ? 1 : 0) + ((gfp & GfpBits.Dma32) != 0 ? 1 : 0) + ((gfp & GfpBits.HighUser) != 0 ? 1 : 0);
+        if (zoneFlags > 1) return (Result.BUG, "more than one zone modifier (GFP_ZONE_BAD)");
+        if ((gfp & (GfpBits.Dma32 | GfpBits.HighUser)) != 0) return (Result.BUG, "__GFP_DMA32/__GFP_HIGHMEM in a slab allocation (GFP_SLAB_BUG_MASK)");
+        if (atomic && PageSpec.MayBlock(gfp)) return (Result.BUG, "a GFP mask that may sleep, in atomic context");
+        return (null, "");
+    }
+
+    public Violation? Kmalloc(ulong size, GfpBits gfp, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"kmalloc({size}, {gfp})";
+        var (bad, why) = GfpRules(gfp, atomic);
+        if (bad is null && size > KmallocMaxSize) (bad, why) = (Result.EINVAL, $"{size} is above KMALLOC_MAX_SIZE {KmallocMaxSize}");
+        if (bad is null && size == 0 && M.KmallocZeroSizePtr)
+        {
+            if (got != Result.Ok || addr != ZeroSizePtr)
+                return new("limits", $"kmalloc(0) must return ZERO_SIZE_PTR (16); the target answered {got} {PageSpec.Hex(addr)}");
+            return NoEvents(events, what, "kmalloc(0) allocates nothing");
+        }
+        if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
+
+        ulong bucket = Bucket(size);
+        bool dma = (gfp & GfpBits.Dma) != 0;
+        if (bucket == 0)
+        {
+            // A large kmalloc: straight from the page allocator.
+            int order = GetOrder(size);
+            bool mayFail = Pages.DecideAllocPages(order, gfp, false).Result == Result.ENOMEM;
+            if (Outcome(what, got, null, mayFail, $"an order-{order} block can be had") is { } v) return v;
+            if (ApplyEvents(events, gfp, what, AllocKind.LargeKmalloc) is { } ve) return ve;
+            if (got != Result.Ok) return NetZero(events, what);
+            var a = Pages.OwnerOf((long)(addr >> M.PageShift));
+            if (a is null || a.Kind != AllocKind.LargeKmalloc || (ulong)a.FirstPfn << M.PageShift != addr || a.Order != order)
+                return new("ownership", $"{what} returned {PageSpec.Hex(addr)}, which is not the start of an order-{order} page block taken for it");
+            return AddObject(what, new Obj(addr, size, ObjKind.Large, 0));
+        }
+        int slabOrder = GetOrder(bucket);
+        if (slabOrder > Pages.LargestOrder)
+            return Outcome(what, got, Result.EINVAL, false, $"its {bucket}-byte cache needs order-{slabOrder} slabs, above the largest order {Pages.LargestOrder}")
+                ?? NoEvents(events, what, "it is refused");
+        bool fail = Pages.DecideAllocPages(slabOrder, gfp, false).Result == Result.ENOMEM;
+        if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v2) return v2;
+        if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve2) return ve2;
+        if (got != Result.Ok) return NetZero(events, what);
+        ulong extent = M.Slab == SlabFlavour.Blocks20 ? Math.Max(size, 1) : bucket;
+        ulong align = M.Slab != SlabFlavour.Blocks20 && PowerOfTwo(bucket) ? bucket : 8;
+        return CheckSlabObject(what, addr, extent, align, bucket, null, dma) ?? AddObject(what, new Obj(addr, extent, ObjKind.Kmalloc, 0));
+    }
+
+    public Violation? Kfree(ulong addr, Result got, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"kfree({PageSpec.Hex(addr)})";
+        if (addr == 0 || (M.KmallocZeroSizePtr && addr == ZeroSizePtr))
+            return Outcome(what, got, Result.Ok, false, "kfree of NULL or ZERO_SIZE_PTR is a no-op") ?? NoEvents(events, what, "it is a no-op");
+        if (!objects.TryGetValue(addr, out var o))
+            return Outcome(what, got, Result.BUG, false, $"{PageSpec.Hex(addr)} is not the start of a live kmalloc or slab object ({Pages.Describe((long)(addr >> M.PageShift))})")
+                ?? NoEvents(events, what, "it is misuse");
+        if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it frees a live object");
+        RemoveObject(o);
+        if (ApplyEvents(events, GfpBits.Kernel, what, o.Kind == ObjKind.Large ? AllocKind.LargeKmalloc : AllocKind.Slab) is { } v) return v;
+        if (o.Kind == ObjKind.Large && Pages.OwnerOf((long)(addr >> M.PageShift)) is { Kind: AllocKind.LargeKmalloc } left)
+            return new("ownership", $"{what} freed a large kmalloc but its order-{left.Order} block is still allocated");
+        return null;
+    }
+
+    public Violation? KmemCacheCreate(ulong size, ulong align, bool atomic, Result got, ulong handle, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"kmem_cache_create({size}, align={align})";
+        (Result? bad, string why) = (null, "");
+        if (!M.HasKmemCache) (bad, why) = (Result.EINVAL, "this kernel has no kmem_cache API");
+        else if (atomic) (bad, why) = (Result.BUG, "kmem_cache_create may sleep; in atomic context");
+        else if (align != 0 && !PowerOfTwo(align)) (bad, why) = (Result.EINVAL, $"alignment {align} is not a power of two");
+        else if (M.SlabObjectLimitIsBug && (size < 4 || size > (M.SlabObjectLimit ?? ulong.MaxValue)))
+            (bad, why) = (Result.BUG, $"object size {size} is outside 4..{M.SlabObjectLimit} (2.6.18 kmem_cache_create BUG()s)");
+        else if (!M.SlabObjectLimitIsBug && (size < 8 || size > KmallocMaxSize))
+            (bad, why) = (Result.EINVAL, $"object size {size} is outside 8..KMALLOC_MAX_SIZE {KmallocMaxSize}");
+        else if (GetOrder(Math.Max(size, align)) > Pages.LargestOrder)
+            (bad, why) = (Result.EINVAL, $"objects of {size} bytes need slabs above the largest order {Pages.LargestOrder}");
+        if (Outcome(what, got, bad, false, why) is { } v) return v;
+        if (bad is not null) return NoEvents(events, what, why);
+        if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Slab) is { } ve) return ve;
+        if (handle == 0 || caches.TryGetValue(handle, out var old) && old.Live)
+            return new("ownership", $"{what} returned handle {PageSpec.Hex(handle)}, which is 0 or a live cache");
+        ulong a = Math.Max(align, 8);
+        caches[handle] = new Cache(handle, size, a, (size + a - 1) / a * a);
+        return null;
+    }
+
+    public Violation? KmemCacheAlloc(ulong cache, GfpBits gfp, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"kmem_cache_alloc({PageSpec.Hex(cache)}, {gfp})";
+        if (!caches.TryGetValue(cache, out var c) || !c.Live)
+            return Outcome(what, got, Result.BUG, false, "not a live cache") ?? NoEvents(events, what, "it is misuse");
+        var (bad, why) = GfpRules(gfp, atomic);
+        if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
+        int slabOrder = GetOrder(c.ObjectSize);
+        bool fail = Pages.DecideAllocPages(slabOrder, gfp, false).Result == Result.ENOMEM;
+        if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v) return v;
+        if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve) return ve;
+        if (got != Result.Ok) return NetZero(events, what);
+        if (CheckSlabObject(what, addr, c.ObjectSize, c.Align, c.ObjectSize, c.Handle, false) is { } vo) return vo;
+        c.LiveObjects++;
+        return AddObject(what, new Obj(addr, c.ObjectSize, ObjKind.CacheObject, c.Handle));
+    }
+
+    public Violation? KmemCacheFree(ulong cache, ulong addr, Result got, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"kmem_cache_free({PageSpec.Hex(cache)}, {PageSpec.Hex(addr)})";
+        if (!caches.TryGetValue(cache, out var c) || !c.Live)
+            return Outcome(what, got, Result.BUG, false, "not a live cache") ?? NoEvents(events, what, "it is misuse");
+        if (!objects.TryGetValue(addr, out var o) || o.Kind != ObjKind.CacheObject || o.Cache != cache)
+            return Outcome(what, got, Result.BUG, false, $"{PageSpec.Hex(addr)} is not the start of a live object of this cache")
+                ?? NoEvents(events, what, "it is misuse");
+        if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it frees a live object of the cache");
+        RemoveObject(o);
+        return ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Slab);
+    }
+
+    public Violation? KmemCacheDestroy(ulong cache, bool atomic, Result got, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"kmem_cache_destroy({PageSpec.Hex(cache)})";
+        (Result? bad, string why) = (null, "");
+        caches.TryGetValue(cache, out var c);
+        if (atomic) (bad, why) = (Result.BUG, "kmem_cache_destroy may sleep; in atomic context");
+        else if (c is null || !c.Live) (bad, why) = (Result.BUG, "not a live cache");
+        else if (c.LiveObjects > 0) (bad, why) = (Result.BUG, $"{c.LiveObjects} objects remain (\"Slab cache still has objects\")");
+        if (Outcome(what, got, bad, false, why) is { } v) return v;
+        if (bad is not null) return NoEvents(events, what, why);
+        c!.Live = false;
+        if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Slab) is { } ve) return ve;
+        var left = Pages.OwnedBy(AllocKind.Slab, cache).ToList();
+        return left.Count == 0 ? null
+            : new("ownership", $"{what} left {left.Count} slab pages of the cache allocated (first at {PageSpec.Hex((ulong)left[0].FirstPfn << M.PageShift)})");
+    }
+
+    private Violation? CheckSlabObject(string what, ulong addr, ulong extent, ulong align, ulong objectSize, ulong? cache, bool dma)
+    {
+        long pfn = (long)(addr >> M.PageShift);
+        var page = Pages.OwnerOf(pfn);
+        string whose = cache is { } h ? $"cache {PageSpec.Hex(h)}" : $"a kmalloc-{objectSize} cache";
+        if (page is null || page.Kind != AllocKind.Slab)
+            return new("slab", $"{what} returned {PageSpec.Hex(addr)}, which is not inside a slab page ({Pages.Describe(pfn)})");
+        bool rightCache = cache is { } hc ? page.Owner == hc : page.ObjectSize == objectSize && !caches.ContainsKey(page.Owner);
+        if (!rightCache)
+            return new("slab", $"{what} returned {PageSpec.Hex(addr)} from a slab page of another cache (objects of {page.ObjectSize} bytes, owner {PageSpec.Hex(page.Owner)}); it must come from {whose}");
+        ulong pageEnd = (ulong)(page.FirstPfn + page.Pages) << M.PageShift;
+        if (addr + extent > pageEnd)
+            return new("slab", $"{what}: the object {PageSpec.Hex(addr)}..{PageSpec.Hex(addr + extent)} runs past its slab page's end {PageSpec.Hex(pageEnd)}");
+        if (addr % align != 0)
+            return new("alignment", $"{what} returned {PageSpec.Hex(addr)}, not aligned to {align}");
+        if (dma && Pages.Layout.ZoneOf(pfn) != MZone.DMA)
+            return new("limits", $"{what} with GFP_DMA returned {PageSpec.Hex(addr)}, outside ZONE_DMA");
+        return null;
+    }
+
+    private Violation? AddObject(string what, Obj o)
+    {
+        var before = objectStarts.GetViewBetween(0, o.Addr);
+        if (before.Count > 0 && objects[before.Max] is var p && p.Addr + p.Extent > o.Addr)
+            return new("no-double-mapping", $"{what} returned {PageSpec.Hex(o.Addr)}, inside the live object at {PageSpec.Hex(p.Addr)} ({p.Extent} bytes)");
+        if (o.Addr + o.Extent > o.Addr)
+        {
+            var after = objectStarts.GetViewBetween(o.Addr, o.Addr + o.Extent - 1);
+            if (after.Count > 0)
+                return new("no-double-mapping", $"{what} returned {PageSpec.Hex(o.Addr)} ({o.Extent} bytes), overlapping the live object at {PageSpec.Hex(after.Min)}");
+        }
+        objects[o.Addr] = o;
+        objectStarts.Add(o.Addr);
+        return null;
+    }
+
+    private void RemoveObject(Obj o)
+    {
+        objects.Remove(o.Addr);
+        objectStarts.Remove(o.Addr);
+        if (o.Kind == ObjKind.CacheObject && caches.TryGetValue(o.Cache, out var c)) c.LiveObjects--;
+    }
+
+    /// <summary>A failed allocation may take pages and give them back, but must end where it began.</summary>
+    private static Violation? NetZero(IReadOnlyList<ModelEvent> events, string what)
+    {
+        long net = 0;
+        foreach (var e in events) net += (e.Alloc ? 1 : -1) * (1L << Math.Clamp(e.Order, 0, 40));
+        return net == 0 ? null : new("ownership", $"{what} failed but kept {net} pages it took");
+    }
+
+    // ------------------------------------------------------------------ vmalloc and ioremap
+
+    /// <summary>The lowest `align`-aligned start where `size` bytes fit between the areas, or null.</summary>
+    public ulong? FirstFit(ulong size, ulong align)
+    {
+        ulong cursor = AlignUp(VmallocStart, align);
+        foreach (var a in areas.Values)
+        {
+            if (cursor + size <= a.Start) return cursor;
+            cursor = Math.Max(cursor, AlignUp(a.Start + a.Size, align));
+        }
+        return cursor <= VmallocEnd && VmallocEnd - cursor >= size ? cursor : null;
+    }
+
+    private static ulong AlignUp(ulong x, ulong a) => (x + a - 1) / a * a;
+
+    private Violation? AddArea(string what, Area area)
+    {
+        if (area.Start < VmallocStart || area.Start + area.Size > VmallocEnd || area.Start + area.Size < area.Start)
+            return new("limits", $"{what} placed its area at {PageSpec.Hex(area.Start)}..{PageSpec.Hex(area.Start + area.Size)}, outside the vmalloc area {PageSpec.Hex(VmallocStart)}..{PageSpec.Hex(VmallocEnd)}");
+        foreach (var a in areas.Values)   // few areas: plain and obvious
+            if (a.Start < area.Start + area.Size && area.Start < a.Start + a.Size)
+                return new("no-double-mapping", $"{what}: the area {PageSpec.Hex(area.Start)}..{PageSpec.Hex(area.Start + area.Size)} (guard page included) overlaps the live {(a.Ioremap ? "ioremap" : "vmalloc")} area {PageSpec.Hex(a.Start)}..{PageSpec.Hex(a.Start + a.Size)}");
+        areas[area.Start] = area;
+        return null;
+    }
+
+    public Violation? Vmalloc(ulong size, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"vmalloc({size})";
+        ulong pages = (size + PageSize - 1) / PageSize;
+        (Result? bad, string why) = atomic ? (Result.EINVAL, "vmalloc may sleep; in atomic context")
+            : size == 0 ? (Result.EINVAL, "size 0") : ((Result?)null, "");
+        if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
+        ulong need = pages * PageSize + PageSize;
+        long managed = Pages.Managed.Sum();
+        bool tooBig = pages > (ulong)managed;
+        bool noRoom = FirstFit(need, PageSize) is null;
+        long obtainable = Pages.ObtainableOrder0(GfpBits.HighUser);
+        bool mayFail = tooBig || noRoom || obtainable < (long)pages;
+        string reason = $"{pages} pages are within MemTotal, a free range of {need} bytes exists and {obtainable} pages can be had";
+        if (Outcome(what, got, null, mayFail, reason) is { } v) return v;
+        if (ApplyEvents(events, GfpBits.HighUser, what, AllocKind.Vmalloc) is { } ve) return ve;
+        if (got != Result.Ok) return NetZero(events, what);
+        if (addr % PageSize != 0) return new("alignment", $"{what} returned {PageSpec.Hex(addr)}, not page-aligned");
+        if (AddArea(what, new Area(addr, need, false)) is { } va) return va;
+        long backing = Pages.OwnedBy(AllocKind.Vmalloc, addr).Sum(a => a.Pages);
+        return backing == (long)pages ? null
+            : new("ownership", $"{what} at {PageSpec.Hex(addr)} is backed by {backing} pages; it needs {pages}");
+    }
+
+    public Violation? Vfree(ulong addr, Result got, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"vfree({PageSpec.Hex(addr)})";
+        if (addr == 0) return Outcome(what, got, Result.Ok, false, "vfree(NULL) is a no-op") ?? NoEvents(events, what, "it is a no-op");
+        if (!areas.TryGetValue(addr, out var a) || a.Ioremap)
+            return Outcome(what, got, Result.BUG, false, $"{PageSpec.Hex(addr)} is not the start of a live vmalloc area") ?? NoEvents(events, what, "it is misuse");
+        if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it frees a live vmalloc area");
+        areas.Remove(addr);
+        if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Vmalloc) is { } v) return v;
+        long left = Pages.OwnedBy(AllocKind.Vmalloc, addr).Sum(x => x.Pages);
+        return left == 0 ? null : new("ownership", $"{what} left {left} of its backing pages allocated");
+    }
+
+    public Violation? Ioremap(ulong start, ulong size, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"ioremap({PageSpec.Hex(start)}, {size})";
+        (Result? bad, string why) = (null, "");
+        if (atomic) (bad, why) = (Result.BUG, "ioremap may sleep; in atomic context");
+        else if (size == 0 || start + size < start) (bad, why) = (Result.EINVAL, "size 0 or a range that wraps");
+        else
+        {
+            long first = (long)(start >> M.PageShift), last = (long)((start + size - 1) >> M.PageShift);
+            for (long f = first; f <= last && f < Pages.FrameCount; f++)
+                if (Pages.IsManaged(f)) { (bad, why) = (Result.EBUSY, $"frame {PageSpec.Hex((ulong)f << M.PageShift)} is RAM the allocator manages ({Pages.Describe(f)})"); break; }
+        }
+        if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
+        ulong offset = start % PageSize;
+        ulong mapped = ((start + size - 1) / PageSize - start / PageSize + 1) * PageSize;
+        ulong align = IoremapAlign(mapped);
+        bool noRoom = FirstFit(mapped + PageSize, align) is null;
+        if (Outcome(what, got, null, noRoom, $"a free range of {mapped + PageSize} bytes aligned to {align} exists") is { } v) return v;
+        if (NoEvents(events, what, "ioremap takes no pages") is { } ve) return ve;
+        if (got != Result.Ok) return null;
+        ulong areaStart = addr - offset;
+        if (addr % PageSize != offset || areaStart % align != 0)
+            return new("alignment", $"{what} returned {PageSpec.Hex(addr)}: the area must be aligned to {align} and keep the offset {offset}");
+        return AddArea(what, new Area(areaStart, mapped + PageSize, true));
+    }
+
+    /// <summary>2^clamp(log2(size), PAGE_SHIFT, 19): fls on 2.x, get_count_order (rounded up) on 4.19/6.8.</summary>
+    public ulong IoremapAlign(ulong mapped)
+    {
+        int log = M.IoremapAlignFls ? 64 - System.Numerics.BitOperations.LeadingZeroCount(mapped)
+            : 64 - System.Numerics.BitOperations.LeadingZeroCount(mapped - 1);
+        return 1UL << Math.Clamp(log, M.PageShift, 19);
+    }
+
+    public Violation? Iounmap(ulong addr, bool atomic, Result got)
+    {
+        string what = $"iounmap({PageSpec.Hex(addr)})";
+        if (atomic) return Outcome(what, got, Result.BUG, false, "iounmap may sleep; in atomic context");
+        if (addr == 0) return Outcome(what, got, Result.Ok, false, "iounmap(NULL) is a no-op");
+        ulong start = addr - addr % PageSize;
+        if (!areas.TryGetValue(start, out var a) || !a.Ioremap)
+            return Outcome(what, got, Result.BUG, false, $"{PageSpec.Hex(addr)} is not in the first page of a live ioremap area");
+        if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it unmaps a live ioremap area");
+        areas.Remove(start);
+        return null;
+    }
+
+    // ------------------------------------------------------------------ the resource tree
+
+    public Violation? RequestMemRegion(ulong start, ulong size, bool atomic, Result got, ulong handle)
+    {
+        string what = $"request_mem_region({PageSpec.Hex(start)}, {size})";
+        (Result? bad, string why) = (null, "");
+        if (atomic) (bad, why) = (Result.BUG, "request_mem_region may sleep; in atomic context");
+        else if (size == 0 || start + size < start) (bad, why) = (Result.EINVAL, "size 0 or a range that wraps");
+        else
+        {
+            long first = (long)(start >> M.PageShift), last = (long)((start + size - 1) >> M.PageShift);
+            for (long f = first; f <= last && f < Pages.FrameCount; f++)
+                if (Pages.IsSystemRam(f)) { (bad, why) = (Result.EBUSY, $"it overlaps System RAM at {PageSpec.Hex((ulong)f << M.PageShift)}"); break; }
+            if (bad is null)
+                foreach (var (s, z) in claims)
+                    if (s < start + size && start < s + z) { (bad, why) = (Result.EBUSY, $"it overlaps the claim {PageSpec.Hex(s)}..{PageSpec.Hex(s + z)}"); break; }
+        }
+        if (Outcome(what, got, bad, false, bad is null ? "" : why) is { } v) return v;
+        if (bad is not null) return null;
+        if (handle != start) return new("ownership", $"{what} returned handle {PageSpec.Hex(handle)}; the handle is the start address");
+        claims[start] = size;
+        return null;
+    }
+
+    public Violation? ReleaseMemRegion(ulong start, bool atomic, Result got)
+    {
+        string what = $"release_mem_region({PageSpec.Hex(start)})";
+        if (atomic) return Outcome(what, got, Result.BUG, false, "release_mem_region may sleep; in atomic context");
+        if (!claims.ContainsKey(start))
+            return Outcome(what, got, Result.BUG, false, "no live claim starts there (\"Trying to free nonexistent resource\")");
+        if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it releases a live claim");
+        claims.Remove(start);
+        return null;
+    }
+
+    // ------------------------------------------------------------------ DMA
+
+    /// <summary>The mask a 24-bit device's buffer is allocated with: GFP_DMA plus the caller's non-zone bits.</summary>
+    public static GfpBits DmaGfp(GfpBits gfp)
+    {
+        var g = gfp & (GfpBits.Kernel | GfpBits.Atomic | GfpBits.NoWait);
+        return GfpBits.Dma | (g == GfpBits.None ? GfpBits.Kernel : g);
+    }
+
+    public Violation? DmaAllocCoherent(ulong size, GfpBits gfp, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"dma_alloc_coherent({size}, {gfp})";
+        var dmaGfp = DmaGfp(gfp);
+        int order = size == 0 ? 0 : GetOrder(size);
+        (Result? bad, string why) = size == 0 ? (Result.EINVAL, "size 0")
+            : order > Pages.LargestOrder ? (Result.EINVAL, $"order {order} is above the largest order {Pages.LargestOrder}")
+            : atomic && PageSpec.MayBlock(dmaGfp) ? (Result.BUG, "a GFP mask that may sleep, in atomic context")
+            : ((Result?)null, "");
+        if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
+        bool mayFail = Pages.DecideAllocPages(order, dmaGfp, false).Result == Result.ENOMEM;
+        if (Outcome(what, got, null, mayFail, $"an order-{order} block in ZONE_DMA can be had") is { } v) return v;
+        if (ApplyEvents(events, dmaGfp, what, AllocKind.Dma) is { } ve) return ve;
+        if (got != Result.Ok) return NetZero(events, what);
+        var a = Pages.OwnerOf((long)(addr >> M.PageShift));
+        if (a is null || a.Kind != AllocKind.Dma || (ulong)a.FirstPfn << M.PageShift != addr || a.Order != order)
+            return new("ownership", $"{what} returned {PageSpec.Hex(addr)}, which is not the start of an order-{order} block taken for it");
+        dmaBuffers[addr] = order;
+        return null;
+    }
+
+    public Violation? DmaFreeCoherent(ulong addr, Result got, IReadOnlyList<ModelEvent> events)
+    {
+        string what = $"dma_free_coherent({PageSpec.Hex(addr)})";
+        if (!dmaBuffers.ContainsKey(addr))
+            return Outcome(what, got, Result.BUG, false, "not the start of a live DMA buffer") ?? NoEvents(events, what, "it is misuse");
+        if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it frees a live DMA buffer");
+        dmaBuffers.Remove(addr);
+        if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Dma) is { } v) return v;
+        return Pages.OwnerOf((long)(addr >> M.PageShift)) is { Kind: AllocKind.Dma }
+            ? new("ownership", $"{what} left the buffer's pages allocated") : null;
+    }
+
+    /// <summary>Page events that happen outside any operation (the target must not make any).</summary>
+    public Violation? Unexpected(IReadOnlyList<ModelEvent> events, string what) =>
+        NoEvents(events, what, "it makes no page-allocator calls on another allocator's behalf");
+
+    // ------------------------------------------------------------------ meminfo
+
+    public MeminfoModel Meminfo()
+    {
+        ulong pg = PageSize;
+        ulong used = 0, chunk = 0, cursor = VmallocStart;
+        foreach (var a in areas.Values)
+        {
+            used += a.Size;
+            if (a.Start > cursor) chunk = Math.Max(chunk, a.Start - cursor);
+            cursor = Math.Max(cursor, a.Start + a.Size);
+        }
+        if (VmallocEnd > cursor) chunk = Math.Max(chunk, VmallocEnd - cursor);
+        return new MeminfoModel(
+            (ulong)Pages.Managed.Sum() * pg, (ulong)Pages.FreeCount.Sum() * pg,
+            VmallocEnd - VmallocStart, used, chunk,
+            (ulong)Pages.FreeCount[0] * pg, (ulong)Pages.FreeCount[1] * pg, (ulong)Pages.FreeCount[2] * pg, (ulong)Pages.FreeCount[3] * pg);
+    }
+}
