@@ -16,7 +16,7 @@ public sealed record CheckOptions
     public int MaxOps { get; init; } = 60;
     public ulong? Ram { get; init; }
     public string TargetName { get; init; } = "reference";
-    public CheckMode Check { get; init; } = CheckMode.Full;
+    public CheckMode Check { get; init; } = CheckMode.Incremental;
     /// <summary>Called every so often with (cases done, operations done).</summary>
     public Action<int, long>? Progress { get; init; }
 }

@@ -22,6 +22,16 @@ public sealed class PageSpec
     private readonly FrameKind[] kind;
     private readonly Dictionary<long, Allocation> liveByFirstPfn = new();
     private readonly SortedSet<long> liveStarts = new();
+    private readonly List<(long Start, long End)> dirty = new();
+    private bool allDirty = true;
+
+    /// <summary>
+    /// The frame ranges whose state changed since <see cref="ClearDirty"/> (null: everything, as after
+    /// boot and mem_init). The incremental checks look only there, widened to the largest block.
+    /// </summary>
+    public IReadOnlyList<(long Start, long End)>? Dirty => allDirty ? null : dirty;
+    public void ClearDirty() { dirty.Clear(); allDirty = false; }
+    private void MarkDirty(long start, long end) { if (!allDirty) dirty.Add((start, end)); }
     private int nextId = 1;
 
     public bool InitDone { get; private set; }
@@ -96,6 +106,7 @@ public sealed class PageSpec
         if (InitDone) return Expect(Result.EINVAL, got, "misuse", "a second mem_init");
         if (got != Result.Ok) return Unexpected(got, "Ok");
         InitDone = true;
+        allDirty = true;
         for (long f = 0; f < FrameCount; f++)
             if (kind[f] == FrameKind.Free) Managed[(int)Layout.ZoneOf(f)]++;
         Array.Copy(Managed, FreeCount, 4);
@@ -164,7 +175,7 @@ public sealed class PageSpec
         var list = ZoneList(gfp);
         var classZone = list[0];
         var usable = list.Where(z => Managed[(int)z] > 0).ToList();
-        bool HasRun(MZone z) => knownRunZone == z || RunInZone(z, order) is not null;
+        bool HasRun(MZone z) => knownRunZone == z || HasRunInZone(z, order);
         if (!Machine.Watermarks)
         {
             foreach (var z in usable)
@@ -306,6 +317,35 @@ public sealed class PageSpec
         if (!InitDone && list.Count > 0)
             return new("free-blocks", $"the buddy free lists hold a block at {Hex(Addr(list[0].Pfn))} before mem_init");
         var perZone = new long[4];
+        foreach (var (pfn, order) in list)
+            if (order >= 0 && order <= LargestOrder && pfn >= 0 && pfn < FrameCount) perZone[(int)Layout.ZoneOf(pfn)] += 1L << order;
+        return CheckBlocks(list) ?? CheckZoneCounts(perZone) ?? CheckCoalescing(list);
+    }
+
+    /// <summary>
+    /// The fast twin of <see cref="CheckFreeBlocks"/>: only the target's free blocks around the frames
+    /// that changed (each dirty range widened to whole largest-order blocks, the farthest a split or a
+    /// merge can reach), and the target's per-zone counters. The same checks in the same order, so a
+    /// violation caused by the last operation gets the same verdict as the full check.
+    /// </summary>
+    public Violation? CheckFreeBlocksIncremental(Func<long, long, IEnumerable<(long Pfn, int Order)>> blocksIn, long[] targetZoneFree)
+    {
+        long span = 1L << LargestOrder;
+        var ranges = new List<(long Start, long End)>();
+        foreach (var (s, e) in dirty.OrderBy(d => d.Start))
+        {
+            long a = s / span * span, b = (e + span - 1) / span * span;
+            if (ranges.Count > 0 && a <= ranges[^1].End) ranges[^1] = (ranges[^1].Start, Math.Max(ranges[^1].End, b));
+            else ranges.Add((a, b));
+        }
+        var list = new List<(long Pfn, int Order)>();
+        foreach (var (a, b) in ranges) list.AddRange(blocksIn(a, Math.Min(b, FrameCount)).OrderBy(x => x.Pfn));
+        return CheckBlocks(list) ?? CheckZoneCounts(targetZoneFree) ?? CheckCoalescing(list);
+    }
+
+    /// <summary>Each block aligned, in range, inside one zone, over free frames only, and disjoint (blocks sorted by pfn).</summary>
+    private Violation? CheckBlocks(List<(long Pfn, int Order)> list)
+    {
         long prevEnd = -1;
         foreach (var (pfn, order) in list)
         {
@@ -324,11 +364,22 @@ public sealed class PageSpec
                     : kind[f] == FrameKind.Allocated ? "no-double-mapping" : "free-blocks";
                 return new(inv, $"free order-{order} block at {Hex(Addr(pfn))} contains frame {Hex(Addr(f))}, which is {Describe(f)}");
             }
-            perZone[(int)Layout.ZoneOf(pfn)] += size;
         }
+        return null;
+    }
+
+    /// <summary>The free lists of each zone hold exactly the zone's free frames (with disjoint blocks over free frames, this is an exact cover).</summary>
+    private Violation? CheckZoneCounts(long[] perZone)
+    {
         for (int z = 0; z < 4; z++)
             if (InitDone && perZone[z] != FreeCount[z])
                 return new("ownership", $"the free lists of {(MZone)z} hold {perZone[z]} frames, but {FreeCount[z]} frames of it are free");
+        return null;
+    }
+
+    /// <summary>No free block whose parent block is wholly free inside one zone, within the largest order.</summary>
+    private Violation? CheckCoalescing(List<(long Pfn, int Order)> list)
+    {
         foreach (var (pfn, order) in list)
         {
             if (order >= LargestOrder) continue;
@@ -361,11 +412,12 @@ public sealed class PageSpec
         return null;
     }
 
-    public long? RunInZone(MZone z, int order)
+    /// <summary>Whether the zone holds an order-aligned run of 2^order free frames (any free frame for order 0).</summary>
+    public bool HasRunInZone(MZone z, int order)
     {
         var (s, e) = Layout.Zones[(int)z];
-        if (order == 0) return FreeCount[(int)z] > 0 ? FindRun(s, e, 1, 1) : null;
-        return FindRun(s, e, 1L << order, 1L << order);
+        if (order == 0) return FreeCount[(int)z] > 0;
+        return FindRun(s, e, 1L << order, 1L << order) is not null;
     }
 
     private Violation? BadFrames(long first, long pages)
@@ -404,6 +456,7 @@ public sealed class PageSpec
     private void Take(long first, long pages, FrameKind k, AllocKind ak, int order, ulong owner = 0, ulong objectSize = 0)
     {
         for (long f = first; f < first + pages; f++) kind[f] = k;
+        MarkDirty(first, first + pages);
         liveByFirstPfn[first] = new Allocation(nextId++, ak, first, pages, order, owner, objectSize);
         liveStarts.Add(first);
     }
@@ -411,6 +464,7 @@ public sealed class PageSpec
     private void Release(Allocation a)
     {
         for (long f = a.FirstPfn; f < a.FirstPfn + a.Pages; f++) kind[f] = FrameKind.Free;
+        MarkDirty(a.FirstPfn, a.FirstPfn + a.Pages);
         liveByFirstPfn.Remove(a.FirstPfn);
         liveStarts.Remove(a.FirstPfn);
     }

@@ -6,15 +6,20 @@ namespace Kmem.Runner;
 
 public enum CheckMode
 {
-    /// <summary>Outcomes against the model, and every structural invariant over the whole free lists after every operation.</summary>
+    /// <summary>
+    /// The default: outcomes against the model, and the structural invariants over the free blocks
+    /// around the frames each operation changed, plus per-zone counts; everything once more at the end.
+    /// </summary>
+    Incremental,
+    /// <summary>The slow, obvious twin: every structural invariant over the whole free lists after every operation.</summary>
     Full,
-    /// <summary>Outcomes only: the target alone against the model's allowed outcomes, no structural scan.</summary>
-    OutcomesOnly,
+    /// <summary>The target alone: no model, only the scenario's own `=>` expectations. Measures the cost of checking.</summary>
+    None,
 }
 
 public sealed record RunOptions
 {
-    public CheckMode Check { get; init; } = CheckMode.Full;
+    public CheckMode Check { get; init; } = CheckMode.Incremental;
     /// <summary>Called after every step that ran, for traces.</summary>
     public Action<TraceStep>? Trace { get; init; }
 }
@@ -48,10 +53,13 @@ public static class ScenarioRunner
         var machine = MachineConfig.From(scenario);
         var target = targetFactory();
         target.Boot(machine);
+        if (options.Check == CheckMode.None) return RunTargetAlone(scenario, target);
         var kernel = new KernelSpec(Bridge.ToModel(machine));
         var spec = kernel.Pages;
-        var introspect = options.Check == CheckMode.Full ? target as IBuddyIntrospection : null;
-        var meminfo = options.Check == CheckMode.Full ? target as IMeminfo : null;
+        var introspect = target as IBuddyIntrospection;
+        var meminfo = target as IMeminfo;
+        bool full = options.Check == CheckMode.Full;
+        var zoneFree = new long[4];
         var pageEvents = target as IPageEvents;
         var rawEvents = new List<PageEvent>();
         var events = new List<ModelEvent>();
@@ -65,9 +73,21 @@ public static class ScenarioRunner
             Invariant = v.Invariant, Message = v.Message, Executed = executed,
         };
 
-        Violation? Structure()
+        Violation? Structure(bool whole = false)
         {
-            if (introspect is not null && spec.CheckFreeBlocks(introspect.FreeBlocks().Select(b => ((long)b.Pfn, b.Order))) is { } v) return v;
+            if (introspect is not null)
+            {
+                Violation? v;
+                if (full || whole || spec.Dirty is null)
+                    v = spec.CheckFreeBlocks(introspect.FreeBlocks().Select(b => ((long)b.Pfn, b.Order)));
+                else
+                {
+                    for (int z = 0; z < 4; z++) zoneFree[z] = introspect.FreePageCount((Zone)z);
+                    v = spec.CheckFreeBlocksIncremental((a, b) => introspect.FreeBlocksIn((ulong)a, (ulong)b).Select(x => ((long)x.Pfn, x.Order)), zoneFree);
+                }
+                spec.ClearDirty();
+                if (v is not null) return v;
+            }
             if (meminfo is not null && spec.InitDone) return CompareMeminfo(kernel.Meminfo(), meminfo.Meminfo());
             return null;
         }
@@ -260,6 +280,8 @@ public static class ScenarioRunner
             var v = spec.MemInit(Bridge.ToModel(r.Outcome)) ?? Structure();
             if (v is { } badEnd) return Fail(scenario.Ops.Count + 1, null, "mem_init", badEnd);
         }
+        else if (!full && Structure(whole: true) is { } badFinal)
+            return Fail(scenario.Ops.Count, scenario.Ops.Count > 0 ? scenario.Ops[^1] : null, "end", badFinal);
         return Verdict.Pass(executed);
 
         Binding Resolve(Ref re) => re.IsName
@@ -270,6 +292,58 @@ public static class ScenarioRunner
         {
             if (op.Bind is not null) names[op.Bind] = new Binding(r.Address, order, r.Outcome == Outcome.Ok);
         }
+    }
+
+    /// <summary>`--check none`: the target alone, for measuring what checking costs. Only `=>` expectations are checked.</summary>
+    private static Verdict RunTargetAlone(Scenario scenario, ITarget target)
+    {
+        var names = new Dictionary<string, (ulong Address, int Order)>();
+        var sink = new List<PageEvent>();
+        var events = target as IPageEvents;
+        bool atomic = false, init = false;
+        int executed = 0;
+        ulong R(Ref? re) => re is not { } x ? 0 : x.IsName ? (names.TryGetValue(x.Name!, out var b) ? b.Address : 0) : x.Address;
+        for (int i = 0; i < scenario.Ops.Count; i++)
+        {
+            var op = scenario.Ops[i];
+            if (!init && op.Kind is not (OpKind.MemblockAlloc or OpKind.MemblockFree or OpKind.MemInit)) { target.MemInit(); init = true; executed++; }
+            var g = op.EffectiveGfp;
+            TargetResult r;
+            switch (op.Kind)
+            {
+                case OpKind.MemblockAlloc: r = target.MemblockAlloc(op.Number, op.Align ?? 0); break;
+                case OpKind.MemblockFree: r = target.MemblockFree(R(op.Ref)); break;
+                case OpKind.MemInit: r = target.MemInit(); init = true; break;
+                case OpKind.AllocPages: r = target.AllocPages((int)Math.Min(op.Number, int.MaxValue), g, atomic); break;
+                case OpKind.FreePages:
+                    r = target.FreePages(R(op.Ref), op.Order ?? (op.Ref is { IsName: true } n && names.TryGetValue(n.Name!, out var b) ? b.Order : 0));
+                    break;
+                case OpKind.Kmalloc: r = target.Kmalloc(op.Number, g, atomic); break;
+                case OpKind.Kfree: r = target.Kfree(R(op.Ref)); break;
+                case OpKind.KmemCacheCreate: r = target.KmemCacheCreate(op.Number, op.Align ?? 0, op.Text, atomic); break;
+                case OpKind.KmemCacheAlloc: r = target.KmemCacheAlloc(R(op.Ref), g, atomic); break;
+                case OpKind.KmemCacheFree: r = target.KmemCacheFree(R(op.Ref), R(op.Ref2)); break;
+                case OpKind.KmemCacheDestroy: r = target.KmemCacheDestroy(R(op.Ref), atomic); break;
+                case OpKind.Vmalloc: r = target.Vmalloc(op.Number, atomic); break;
+                case OpKind.Vfree: r = target.Vfree(R(op.Ref)); break;
+                case OpKind.RequestMemRegion: r = target.RequestMemRegion(op.Number, op.Number2, atomic); break;
+                case OpKind.ReleaseMemRegion: r = target.ReleaseMemRegion(R(op.Ref), atomic); break;
+                case OpKind.Ioremap: r = target.Ioremap(op.Number, op.Number2, atomic); break;
+                case OpKind.Iounmap: r = target.Iounmap(R(op.Ref), atomic); break;
+                case OpKind.DmaAllocCoherent: r = target.DmaAllocCoherent(op.Number, g, atomic); break;
+                case OpKind.DmaFreeCoherent: r = target.DmaFreeCoherent(R(op.Ref)); break;
+                case OpKind.Context: atomic = op.Atomic; continue;
+                default: continue;
+            }
+            executed++;
+            if (events is not null) { sink.Clear(); events.DrainPageEvents(sink); }
+            if (op.Bind is not null) names[op.Bind] = (r.Outcome == Outcome.Ok ? r.Address : 0, op.Kind == OpKind.AllocPages ? (int)Math.Min(op.Number, int.MaxValue) : 0);
+            if (op.Expected is { } want && want != r.Outcome)
+                return new Verdict { Step = i + 1, Line = op.Line, Operation = op.Kind.Keyword(), Invariant = "expectation",
+                    Message = $"the scenario expects {want}; the outcome was {r.Outcome}", Executed = executed };
+        }
+        if (!init) { target.MemInit(); executed++; }
+        return Verdict.Pass(executed);
     }
 
     private static Violation? CompareMeminfo(MeminfoModel m, MeminfoFigures t)

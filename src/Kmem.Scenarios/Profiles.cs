@@ -161,7 +161,7 @@ public static class Profiles
             KmallocBuckets = [32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072],
             KmallocMaxCacheSize = 131072,
             KmallocMaxFixed = 131048,   // 131072 - 16-byte page descriptor - 8-byte block header (docs/kernel-facts.md #10)
-            KmallocHeader = 16,
+            KmallocHeader = 8,          // per object; each page group also carries a 16-byte page descriptor (docs/kernel-facts.md #10)
             HasKmemCache = false,
             VmallocParamHonoured = false,
             VmallocReserveDefault = 64UL << 20,

@@ -104,4 +104,10 @@ public interface IBuddyIntrospection
 {
     /// <summary>Every block on the free lists, in any order.</summary>
     IEnumerable<FreeBlock> FreeBlocks();
+
+    /// <summary>The free blocks whose first frame lies in [startPfn, endPfn); cheap for small ranges.</summary>
+    IEnumerable<FreeBlock> FreeBlocksIn(ulong startPfn, ulong endPfn);
+
+    /// <summary>Pages on the free lists of a zone (the target's own counter).</summary>
+    long FreePageCount(Zone zone);
 }
