@@ -1,0 +1,76 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
+using Kmem.Engines;
+using Kmem.Runner;
+using Kmem.Scenarios;
+using Kmem.Zoo;
+
+namespace Kmem.Benchmarks;
+
+/// <summary>
+/// Operations per second of the reference allocator alone and under checking (incremental and the
+/// full twin), for the mixed workload and the page-allocator-only one. Boot and mem_init happen in
+/// the untimed iteration setup; each invocation runs the whole workload once.
+/// </summary>
+[MemoryDiagnoser]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 2, iterationCount: 7, invocationCount: 1)]
+public class Throughput
+{
+    [Params(OpMix.All, OpMix.PagesOnly)] public OpMix Mix;
+
+    private Scenario workload = null!;
+    private Session session = null!;
+    private int counted;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        workload = Workloads.Make(Mix, 64UL << 20);
+        counted = Workloads.CountedOps(workload);
+    }
+
+    private Session Boot(CheckMode mode)
+    {
+        var s = new Session(workload, TargetRegistry.Get("reference")!.Create, new RunOptions { Check = mode });
+        s.Step(workload.Ops[0], 1);   // mem_init, untimed
+        return s;
+    }
+
+    [IterationSetup(Target = nameof(Checked))] public void SetupChecked() => session = Boot(CheckMode.Incremental);
+    [IterationSetup(Target = nameof(CheckedFull))] public void SetupFull() => session = Boot(CheckMode.Full);
+    [IterationSetup(Target = nameof(TargetAlone))] public void SetupAlone() => session = Boot(CheckMode.None);
+
+    [Benchmark(Baseline = true)] public int TargetAlone() => session.StepAll(workload, 2);
+    [Benchmark] public int Checked() => session.StepAll(workload, 2);
+    [Benchmark] public int CheckedFull() => session.StepAll(workload, 2);
+}
+
+/// <summary>Checked cost per operation as RAM grows: 16 MiB, 1 GiB, 16 GiB, 64 GiB.</summary>
+[MemoryDiagnoser]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
+public class Scale
+{
+    [Params(16UL << 20, 1UL << 30, 16UL << 30, 64UL << 30)] public ulong Ram;
+    private Scenario workload = null!;
+    private Session session = null!;
+
+    [GlobalSetup] public void Setup() => workload = Workloads.Make(OpMix.All, Ram);
+
+    [IterationSetup]
+    public void Boot()
+    {
+        session = new Session(workload, TargetRegistry.Get("reference")!.Create, new RunOptions { Check = CheckMode.Incremental });
+        session.Step(workload.Ops[0], 1);
+    }
+
+    [Benchmark] public int Checked() => session.StepAll(workload, 2);
+}
+
+/// <summary>`check` throughput: cases per second for 100-operation scenarios.</summary>
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5, invocationCount: 1)]
+public class CheckCases
+{
+    [Benchmark]
+    public long Hundred_cases_of_100_ops() =>
+        CheckEngine.Run(new CheckOptions { Seed = 11, Cases = 100, MaxOps = 100 }, TargetRegistry.Get("reference")!.Create).Operations;
+}
