@@ -119,17 +119,16 @@ public sealed class KernelSpec
                 return new("ownership", $"{what} made a {e.Use} page {(e.Alloc ? "allocation" : "free")} at {PageSpec.Hex(addr)}, which it has no reason to");
             if (e.Alloc)
             {
-                if (Pages.AllocBlock(e.Order, gfp, false, Result.Ok, addr, e.Use, $"{what} ({e.Use.ToString().ToLowerInvariant()} page)", e.Owner, e.ObjectSize) is { } v)
-                    return v;
+                if (Pages.AllocBlock(e.Order, gfp, false, Result.Ok, addr, e.Use, what, e.Owner, e.ObjectSize) is { } v)
+                    return v with { Message = $"(a {e.Use.ToString().ToLowerInvariant()} page) {v.Message}" };
             }
             else
             {
                 if (e.Use == AllocKind.Slab)
                 {
                     ulong end = addr + (PageSize << Math.Clamp(e.Order, 0, 40));
-                    var inside = objectStarts.GetViewBetween(addr, end - 1);
-                    if (inside.Count > 0)
-                        return new("no-double-mapping", $"{what} gave a slab page at {PageSpec.Hex(addr)} back to the page allocator while the object at {PageSpec.Hex(inside.Min)} in it is live");
+                    if (Sorted.First(objectStarts, addr, end - 1, out ulong live))
+                        return new("no-double-mapping", $"{what} gave a slab page at {PageSpec.Hex(addr)} back to the page allocator while the object at {PageSpec.Hex(live)} in it is live");
                 }
                 if (Pages.FreeBlock(addr, e.Order, e.Use, e.Owner, what) is { } v) return v;
             }
@@ -170,7 +169,7 @@ public sealed class KernelSpec
         {
             // A large kmalloc: straight from the page allocator.
             int order = GetOrder(size);
-            bool mayFail = Pages.DecideAllocPages(order, gfp, false).Result == Result.ENOMEM;
+            bool mayFail = Pages.Decide(order, gfp, false, null, out _).Result == Result.ENOMEM;
             if (Outcome(what, got, null, mayFail, $"an order-{order} block can be had") is { } v) return v;
             if (ApplyEvents(events, gfp, what, AllocKind.LargeKmalloc) is { } ve) return ve;
             if (got != Result.Ok) return NetZero(events, what);
@@ -183,7 +182,7 @@ public sealed class KernelSpec
         if (slabOrder > Pages.LargestOrder)
             return Outcome(what, got, Result.EINVAL, false, $"its {bucket}-byte cache needs order-{slabOrder} slabs, above the largest order {Pages.LargestOrder}")
                 ?? NoEvents(events, what, "it is refused");
-        bool fail = Pages.DecideAllocPages(slabOrder, gfp, false).Result == Result.ENOMEM;
+        bool fail = Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
         if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v2) return v2;
         if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve2) return ve2;
         if (got != Result.Ok) return NetZero(events, what);
@@ -214,11 +213,11 @@ public sealed class KernelSpec
         (Result? bad, string why) = (null, "");
         if (!M.HasKmemCache) (bad, why) = (Result.EINVAL, "this kernel has no kmem_cache API");
         else if (atomic) (bad, why) = (Result.BUG, "kmem_cache_create may sleep; in atomic context");
-        else if (align != 0 && !PowerOfTwo(align)) (bad, why) = (Result.EINVAL, $"alignment {align} is not a power of two");
         else if (M.SlabObjectLimitIsBug && (size < 4 || size > (M.SlabObjectLimit ?? ulong.MaxValue)))
             (bad, why) = (Result.BUG, $"object size {size} is outside 4..{M.SlabObjectLimit} (2.6.18 kmem_cache_create BUG()s)");
         else if (!M.SlabObjectLimitIsBug && (size < 8 || size > KmallocMaxSize))
             (bad, why) = (Result.EINVAL, $"object size {size} is outside 8..KMALLOC_MAX_SIZE {KmallocMaxSize}");
+        else if (align != 0 && !PowerOfTwo(align)) (bad, why) = (Result.EINVAL, $"alignment {align} is not a power of two");
         else if (GetOrder(Math.Max(size, align)) > Pages.LargestOrder)
             (bad, why) = (Result.EINVAL, $"objects of {size} bytes need slabs above the largest order {Pages.LargestOrder}");
         if (Outcome(what, got, bad, false, why) is { } v) return v;
@@ -239,7 +238,7 @@ public sealed class KernelSpec
         var (bad, why) = GfpRules(gfp, atomic);
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
         int slabOrder = GetOrder(c.ObjectSize);
-        bool fail = Pages.DecideAllocPages(slabOrder, gfp, false).Result == Result.ENOMEM;
+        bool fail = Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
         if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v) return v;
         if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);
@@ -273,9 +272,9 @@ public sealed class KernelSpec
         if (bad is not null) return NoEvents(events, what, why);
         c!.Live = false;
         if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Slab) is { } ve) return ve;
+        if (Pages.PagesOwnedBy(AllocKind.Slab, cache) == 0) return null;
         var left = Pages.OwnedBy(AllocKind.Slab, cache).ToList();
-        return left.Count == 0 ? null
-            : new("ownership", $"{what} left {left.Count} slab pages of the cache allocated (first at {PageSpec.Hex((ulong)left[0].FirstPfn << M.PageShift)})");
+        return new("ownership", $"{what} left {left.Count} slab pages of the cache allocated (first at {PageSpec.Hex((ulong)left[0].FirstPfn << M.PageShift)})");
     }
 
     private Violation? CheckSlabObject(string what, ulong addr, ulong extent, ulong align, ulong objectSize, ulong? cache, bool dma)
@@ -300,15 +299,10 @@ public sealed class KernelSpec
 
     private Violation? AddObject(string what, Obj o)
     {
-        var before = objectStarts.GetViewBetween(0, o.Addr);
-        if (before.Count > 0 && objects[before.Max] is var p && p.Addr + p.Extent > o.Addr)
+        if (Sorted.Last(objectStarts, 0UL, o.Addr, out ulong prev) && objects[prev] is var p && p.Addr + p.Extent > o.Addr)
             return new("no-double-mapping", $"{what} returned {PageSpec.Hex(o.Addr)}, inside the live object at {PageSpec.Hex(p.Addr)} ({p.Extent} bytes)");
-        if (o.Addr + o.Extent > o.Addr)
-        {
-            var after = objectStarts.GetViewBetween(o.Addr, o.Addr + o.Extent - 1);
-            if (after.Count > 0)
-                return new("no-double-mapping", $"{what} returned {PageSpec.Hex(o.Addr)} ({o.Extent} bytes), overlapping the live object at {PageSpec.Hex(after.Min)}");
-        }
+        if (o.Addr + o.Extent > o.Addr && Sorted.First(objectStarts, o.Addr, o.Addr + o.Extent - 1, out ulong next))
+            return new("no-double-mapping", $"{what} returned {PageSpec.Hex(o.Addr)} ({o.Extent} bytes), overlapping the live object at {PageSpec.Hex(next)}");
         objects[o.Addr] = o;
         objectStarts.Add(o.Addr);
         return null;
@@ -375,7 +369,7 @@ public sealed class KernelSpec
         if (got != Result.Ok) return NetZero(events, what);
         if (addr % PageSize != 0) return new("alignment", $"{what} returned {PageSpec.Hex(addr)}, not page-aligned");
         if (AddArea(what, new Area(addr, need, false)) is { } va) return va;
-        long backing = Pages.OwnedBy(AllocKind.Vmalloc, addr).Sum(a => a.Pages);
+        long backing = Pages.PagesOwnedBy(AllocKind.Vmalloc, addr);
         return backing == (long)pages ? null
             : new("ownership", $"{what} at {PageSpec.Hex(addr)} is backed by {backing} pages; it needs {pages}");
     }
@@ -389,7 +383,7 @@ public sealed class KernelSpec
         if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it frees a live vmalloc area");
         areas.Remove(addr);
         if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Vmalloc) is { } v) return v;
-        long left = Pages.OwnedBy(AllocKind.Vmalloc, addr).Sum(x => x.Pages);
+        long left = Pages.PagesOwnedBy(AllocKind.Vmalloc, addr);
         return left == 0 ? null : new("ownership", $"{what} left {left} of its backing pages allocated");
     }
 
@@ -494,7 +488,7 @@ public sealed class KernelSpec
             : atomic && PageSpec.MayBlock(dmaGfp) ? (Result.BUG, "a GFP mask that may sleep, in atomic context")
             : ((Result?)null, "");
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
-        bool mayFail = Pages.DecideAllocPages(order, dmaGfp, false).Result == Result.ENOMEM;
+        bool mayFail = Pages.Decide(order, dmaGfp, false, null, out _).Result == Result.ENOMEM;
         if (Outcome(what, got, null, mayFail, $"an order-{order} block in ZONE_DMA can be had") is { } v) return v;
         if (ApplyEvents(events, dmaGfp, what, AllocKind.Dma) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);

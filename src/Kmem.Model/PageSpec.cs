@@ -23,6 +23,7 @@ public sealed class PageSpec
     private readonly Dictionary<long, Allocation> liveByFirstPfn = new();
     private readonly SortedSet<long> liveStarts = new();
     private readonly List<(long Start, long End)> dirty = new();
+    private readonly Dictionary<(AllocKind, ulong), long> pagesByOwner = new();
     private bool allDirty = true;
 
     /// <summary>
@@ -146,14 +147,18 @@ public sealed class PageSpec
 
     // ---------------------------------------------------------------- page allocator
 
+    private readonly Dictionary<int, MZone[]> zoneLists = new();
+
     /// <summary>The zone list of a GFP mask, highest zone first, restricted to zones the profile has.</summary>
-    public List<MZone> ZoneList(GfpBits gfp)
+    public MZone[] ZoneList(GfpBits gfp)
     {
+        int key = (int)(gfp & (GfpBits.Dma | GfpBits.Dma32 | GfpBits.HighUser));
+        if (zoneLists.TryGetValue(key, out var cached)) return cached;
         MZone[] list = (gfp & GfpBits.Dma) != 0 ? [MZone.DMA]
             : (gfp & GfpBits.Dma32) != 0 ? (Layout.ZoneExists[(int)MZone.DMA32] ? [MZone.DMA32, MZone.DMA] : [MZone.Normal, MZone.DMA])
             : (gfp & GfpBits.HighUser) != 0 ? [MZone.HighMem, MZone.Normal, MZone.DMA32, MZone.DMA]
             : [MZone.Normal, MZone.DMA32, MZone.DMA];
-        return list.Where(z => Layout.ZoneExists[(int)z]).ToList();
+        return zoneLists[key] = list.Where(z => Layout.ZoneExists[(int)z]).ToArray();
     }
 
     public static bool MayBlock(GfpBits gfp) =>
@@ -166,29 +171,55 @@ public sealed class PageSpec
     /// </summary>
     public (Result Result, MZone Zone, string Why) DecideAllocPages(int order, GfpBits gfp, bool atomic, MZone? knownRunZone = null)
     {
+        var (result, zone) = Decide(order, gfp, atomic, knownRunZone, out string? why, explain: true);
+        return (result, zone, why!);
+    }
+
+    /// <summary>
+    /// The decision of <see cref="DecideAllocPages"/>; the explanation is built only when asked for,
+    /// because this runs for every page another allocator takes.
+    /// </summary>
+    public (Result Result, MZone Zone) Decide(int order, GfpBits gfp, bool atomic, MZone? knownRunZone, out string? why, bool explain = false)
+    {
+        why = null;
         if (order < 0 || order > LargestOrder)
-            return (Result.EINVAL, default, $"order {order} is above the largest order {LargestOrder} ({MaxOrderText()})");
+        {
+            if (explain) why = $"order {order} is above the largest order {LargestOrder} ({MaxOrderText()})";
+            return (Result.EINVAL, default);
+        }
         int zoneFlags = ((gfp & GfpBits.Dma) != 0 ? 1 : 0) + ((gfp & GfpBits.Dma32) != 0 ? 1 : 0) + ((gfp & GfpBits.HighUser) != 0 ? 1 : 0);
-        if (zoneFlags > 1) return (Result.BUG, default, "more than one zone modifier in the GFP mask (GFP_ZONE_BAD)");
-        if (atomic && MayBlock(gfp)) return (Result.BUG, default, "a GFP mask that may sleep, in atomic context");
+        if (zoneFlags > 1) { if (explain) why = "more than one zone modifier in the GFP mask (GFP_ZONE_BAD)"; return (Result.BUG, default); }
+        if (atomic && MayBlock(gfp)) { if (explain) why = "a GFP mask that may sleep, in atomic context"; return (Result.BUG, default); }
 
         var list = ZoneList(gfp);
         var classZone = list[0];
-        var usable = list.Where(z => Managed[(int)z] > 0).ToList();
+        bool Usable(MZone z) => Managed[(int)z] > 0;
         bool HasRun(MZone z) => knownRunZone == z || HasRunInZone(z, order);
         if (!Machine.Watermarks)
         {
-            foreach (var z in usable)
-                if (HasRun(z)) return (Result.Ok, z, $"first zone in the list with a free order-{order} block: {z}");
-            return (Result.ENOMEM, default, $"no free order-{order} block in {string.Join(", ", usable)}");
+            foreach (var z in list)
+                if (Usable(z) && HasRun(z))
+                {
+                    if (explain) why = $"first zone in the list with a free order-{order} block: {z}";
+                    return (Result.Ok, z);
+                }
+            if (explain) why = $"no free order-{order} block in {string.Join(", ", list.Where(Usable))}";
+            return (Result.ENOMEM, default);
         }
-        foreach (var z in usable)
-            if (WatermarkOk(z, order, WmarkLow[(int)z], classZone) && HasRun(z))
-                return (Result.Ok, z, $"{z} passes the low watermark");
-        foreach (var z in usable)
-            if (WatermarkOk(z, order, ReducedMark(WmarkMin[(int)z], gfp), classZone) && HasRun(z))
-                return (Result.Ok, z, $"{z} passes the min watermark{((gfp & GfpBits.Atomic) != 0 ? " with the atomic reserves" : "")}");
-        return (Result.ENOMEM, default, $"no zone in {string.Join(", ", usable)} has a free order-{order} block that the watermarks allow");
+        foreach (var z in list)
+            if (Usable(z) && WatermarkOk(z, order, WmarkLow[(int)z], classZone) && HasRun(z))
+            {
+                if (explain) why = $"{z} passes the low watermark";
+                return (Result.Ok, z);
+            }
+        foreach (var z in list)
+            if (Usable(z) && WatermarkOk(z, order, ReducedMark(WmarkMin[(int)z], gfp), classZone) && HasRun(z))
+            {
+                if (explain) why = $"{z} passes the min watermark{((gfp & GfpBits.Atomic) != 0 ? " with the atomic reserves" : "")}";
+                return (Result.Ok, z);
+            }
+        if (explain) why = $"no zone in {string.Join(", ", list.Where(Usable))} has a free order-{order} block that the watermarks allow";
+        return (Result.ENOMEM, default);
     }
 
     /// <summary>__zone_watermark_ok: free - (2^order - 1) &gt; mark + lowmem_reserve[zone][class].</summary>
@@ -217,7 +248,10 @@ public sealed class PageSpec
             if (Layout.ZoneOf(first + pages - 1) != blockZone)
                 return new("free-blocks", $"{what}: order-{order} block at {Hex(addr)} spans two zones");
         }
-        var (want, zone, why) = DecideAllocPages(order, gfp, atomic, blockZone);
+        var (want, zone) = Decide(order, gfp, atomic, blockZone, out _);
+        string why = "";
+        if (want != got || (got == Result.Ok && blockZone != zone))
+            why = DecideAllocPages(order, gfp, atomic, blockZone).Why;
         if (want != got)
         {
             string inv = want == Result.EINVAL || got == Result.EINVAL ? "limits"
@@ -254,7 +288,7 @@ public sealed class PageSpec
     public long ObtainableOrder0(GfpBits gfp)
     {
         var list = ZoneList(gfp);
-        if (list.Count == 0) return 0;
+        if (list.Length == 0) return 0;
         var classZone = list[0];
         long total = 0;
         foreach (var z in list)
@@ -279,13 +313,15 @@ public sealed class PageSpec
     /// <summary>The live allocation holding a frame, or null.</summary>
     public Allocation? OwnerOf(long pfn)
     {
-        var below = liveStarts.GetViewBetween(long.MinValue, pfn);
-        if (below.Count == 0) return null;
-        var a = liveByFirstPfn[below.Max];
+        if (!Sorted.Last(liveStarts, long.MinValue, pfn, out long start)) return null;
+        var a = liveByFirstPfn[start];
         return pfn < a.FirstPfn + a.Pages ? a : null;
     }
 
-    /// <summary>Every live allocation of a kind and owner (slow; for the checks at destroy and vfree).</summary>
+    /// <summary>Frames held by live allocations of a kind and owner (kept as a count; <see cref="OwnedBy"/> is the slow listing).</summary>
+    public long PagesOwnedBy(AllocKind kind, ulong owner) => pagesByOwner.TryGetValue((kind, owner), out long n) ? n : 0;
+
+    /// <summary>Every live allocation of a kind and owner (slow; for messages).</summary>
     public IEnumerable<Allocation> OwnedBy(AllocKind kind, ulong owner) =>
         liveByFirstPfn.Values.Where(a => a.Kind == kind && a.Owner == owner);
 
@@ -328,20 +364,27 @@ public sealed class PageSpec
     /// merge can reach), and the target's per-zone counters. The same checks in the same order, so a
     /// violation caused by the last operation gets the same verdict as the full check.
     /// </summary>
-    public Violation? CheckFreeBlocksIncremental(Func<long, long, IEnumerable<(long Pfn, int Order)>> blocksIn, long[] targetZoneFree)
+    public Violation? CheckFreeBlocksIncremental(Action<long, long, List<(long Pfn, int Order)>> blocksIn, long[] targetZoneFree)
     {
         long span = 1L << LargestOrder;
-        var ranges = new List<(long Start, long End)>();
-        foreach (var (s, e) in dirty.OrderBy(d => d.Start))
+        ranges.Clear();
+        dirty.Sort(ByStart);
+        foreach (var (s, e) in dirty)
         {
             long a = s / span * span, b = (e + span - 1) / span * span;
             if (ranges.Count > 0 && a <= ranges[^1].End) ranges[^1] = (ranges[^1].Start, Math.Max(ranges[^1].End, b));
             else ranges.Add((a, b));
         }
-        var list = new List<(long Pfn, int Order)>();
-        foreach (var (a, b) in ranges) list.AddRange(blocksIn(a, Math.Min(b, FrameCount)).OrderBy(x => x.Pfn));
-        return CheckBlocks(list) ?? CheckZoneCounts(targetZoneFree) ?? CheckCoalescing(list);
+        scratch.Clear();
+        foreach (var (a, b) in ranges) blocksIn(a, Math.Min(b, FrameCount), scratch);
+        scratch.Sort(ByPfn);
+        return CheckBlocks(scratch) ?? CheckZoneCounts(targetZoneFree) ?? CheckCoalescing(scratch);
     }
+
+    private readonly List<(long Start, long End)> ranges = new();
+    private readonly List<(long Pfn, int Order)> scratch = new();
+    private static readonly Comparison<(long Start, long End)> ByStart = (x, y) => x.Start.CompareTo(y.Start);
+    private static readonly Comparison<(long Pfn, int Order)> ByPfn = (x, y) => x.Pfn.CompareTo(y.Pfn);
 
     /// <summary>Each block aligned, in range, inside one zone, over free frames only, and disjoint (blocks sorted by pfn).</summary>
     private Violation? CheckBlocks(List<(long Pfn, int Order)> list)
@@ -459,6 +502,7 @@ public sealed class PageSpec
         MarkDirty(first, first + pages);
         liveByFirstPfn[first] = new Allocation(nextId++, ak, first, pages, order, owner, objectSize);
         liveStarts.Add(first);
+        pagesByOwner[(ak, owner)] = PagesOwnedBy(ak, owner) + pages;
     }
 
     private void Release(Allocation a)
@@ -467,6 +511,8 @@ public sealed class PageSpec
         MarkDirty(a.FirstPfn, a.FirstPfn + a.Pages);
         liveByFirstPfn.Remove(a.FirstPfn);
         liveStarts.Remove(a.FirstPfn);
+        long left = PagesOwnedBy(a.Kind, a.Owner) - a.Pages;
+        if (left == 0) pagesByOwner.Remove((a.Kind, a.Owner)); else pagesByOwner[(a.Kind, a.Owner)] = left;
     }
 
     private string MaxOrderText() => Machine.MaxOrderInclusive
@@ -480,4 +526,25 @@ public sealed class PageSpec
         new("misuse", $"a valid request must give {allowed}; the target answered {got}");
 
     public static string Hex(ulong a) => "0x" + a.ToString("x");
+}
+
+/// <summary>
+/// First and last element of a range of a sorted set in O(log n). (A view's Count walks the whole
+/// view, which made every lookup linear.)
+/// </summary>
+internal static class Sorted
+{
+    public static bool First<T>(SortedSet<T> set, T lo, T hi, out T value)
+    {
+        foreach (var x in set.GetViewBetween(lo, hi)) { value = x; return true; }
+        value = default!;
+        return false;
+    }
+
+    public static bool Last<T>(SortedSet<T> set, T lo, T hi, out T value)
+    {
+        foreach (var x in set.GetViewBetween(lo, hi).Reverse()) { value = x; return true; }
+        value = default!;
+        return false;
+    }
 }

@@ -173,6 +173,12 @@ public sealed class Session
         Invariant = v.Invariant, Message = v.Message, Executed = executed,
     };
 
+    private Action<long, long, List<(long, int)>>? fillBlocksIn;
+    private void FillBlocksIn(long a, long b, List<(long, int)> into)
+    {
+        foreach (var x in introspect!.FreeBlocksIn((ulong)a, (ulong)b)) into.Add(((long)x.Pfn, x.Order));
+    }
+
     private Violation? Structure(bool whole = false)
     {
         if (introspect is not null)
@@ -183,7 +189,7 @@ public sealed class Session
             else
             {
                 for (int z = 0; z < 4; z++) zoneFree[z] = introspect.FreePageCount((Zone)z);
-                v = spec.CheckFreeBlocksIncremental((a, b) => introspect.FreeBlocksIn((ulong)a, (ulong)b).Select(x => ((long)x.Pfn, x.Order)), zoneFree);
+                v = spec.CheckFreeBlocksIncremental(fillBlocksIn ??= FillBlocksIn, zoneFree);
             }
             spec.ClearDirty();
             if (v is not null) return v;
