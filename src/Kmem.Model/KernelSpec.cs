@@ -56,8 +56,9 @@ public sealed class KernelSpec
             while (top > 0 && !Pages.IsSystemRam(top - 1)) top--;
             ulong high = machine.PageOffset32 + ((ulong)top << machine.PageShift);
             ulong off = machine.VmallocOffset32;
-            VmallocStart = (high + off + off - 1) / off * off;
+            // A tiny vmalloc= with lots of RAM can push the start past VMALLOC_END: the area is then empty.
             VmallocEnd = machine.VmallocEnd32;
+            VmallocStart = Math.Min((high + off + off - 1) / off * off, VmallocEnd);
         }
     }
 

@@ -22,9 +22,10 @@ public enum WatermarkReserves
 /// </summary>
 /// <remarks>
 /// <para>Per-frame state is one byte (<see cref="_frame"/>): a 3-bit kind (hole, reserved, usable,
-/// memblock, head of a live alloc_pages block) and, for a live block head, its order in the top five
-/// bits. Frames inside live blocks other than the head, and frames on the free lists, stay "usable":
-/// whether a usable frame is free is read from the free lists, never stored per frame.</para>
+/// memblock, or the head of a live block: alloc_pages, slab, large kmalloc, vmalloc page or DMA
+/// buffer) and, for a live block head, its order in the top five bits. Frames inside live blocks
+/// other than the head, and frames on the free lists, stay "usable": whether a usable frame is free
+/// is read from the free lists, never stored per frame.</para>
 /// <para>Free lists: one <see cref="BitTree"/> per order over the whole frame range (bit
 /// <c>pfn &gt;&gt; order</c> set while that block is free; about a quarter of a byte per frame for all
 /// orders together), plus per zone and order a block count and a bitmask of non-empty orders, and per
@@ -33,6 +34,9 @@ public enum WatermarkReserves
 /// <para>Frames at and above <see cref="FrameCount"/> (one past the highest usable frame) are not
 /// stored: RAM above <c>mem=</c>, RAM above the 2.0 lowmem limit and holes up there all lie beyond it,
 /// and are never free or allocatable.</para>
+/// <para>The allocators built on the page allocator (slab and kmalloc, vmalloc, ioremap, the resource
+/// tree, DMA) live in the other partial files; every page they take goes through the same
+/// <see cref="AllocBlock"/> path as alloc_pages and is reported as a <see cref="PageEvent"/>.</para>
 /// <para>Known-buggy variants subclass this and override the protected virtual seams; the class
 /// itself carries no bug switches.</para>
 /// </remarks>
@@ -57,6 +61,9 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
     private const byte KindUsable = 2;     // before mem_init: memblock-free; after: free or inside a live block
     private const byte KindMemblock = 3;   // owned by a live memblock allocation
     private const byte KindAllocHead = 4;  // first frame of a live alloc_pages block; order in bits 3..7
+    private const byte KindSlabHead = 5;   // first frame of a slab (kmalloc or kmem_cache); order in bits 3..7
+    private const byte KindLargeHead = 6;  // first frame of a large kmalloc block (SLUB); order in bits 3..7
+    private const byte KindOtherHead = 7;  // first frame of a vmalloc backing page or a DMA buffer; order in bits 3..7
     private const byte KindMask = 7;
     private const int OrderShift = 3;
 
@@ -124,6 +131,7 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
         if (memLimit != ulong.MaxValue) usableBytes = Subtract(usableBytes, [new Run(memLimit, ulong.MaxValue)]);
         // 4. Whole frames only (a reserved byte range thereby covers every frame it touches).
         var usable = FramesInside(usableBytes, _shift);
+        var systemRam = usable; // System RAM for request_mem_region: before the low reservation and lowmem cut
         // 5. Low reservation.
         ulong pageMask = (1UL << _shift) - 1;
         ulong lowPfn = (p.LowReserved >> _shift) + ((p.LowReserved & pageMask) != 0 ? 1UL : 0UL);
@@ -183,6 +191,7 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
         Array.Clear(_lowmemReserve);
 
         _memInitDone = false;
+        BootOthers(machine, systemRam, lowmemPfn);
         _booted = true;
     }
 
@@ -290,6 +299,8 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
         EnsureBooted();
         if (_memInitDone) return TargetResult.Inval;
         _memInitDone = true;
+        _managedRuns.Clear();
+        foreach (var (start, end) in _runs) _managedRuns.Add(((ulong)start, (ulong)end));
         foreach (var (start, end) in _runs)
         {
             int pos = start;
@@ -361,20 +372,34 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
     public virtual TargetResult AllocPages(int order, Gfp gfp, bool atomicContext)
     {
         EnsureMemInit();
+        var outcome = AllocBlock(order, gfp, atomicContext, out int pfn);
+        if (outcome != Outcome.Ok) return new TargetResult(outcome);
+        _frame[pfn] = (byte)(KindAllocHead | (order << OrderShift));
+        return TargetResult.Ok((ulong)pfn << _shift);
+    }
+
+    /// <summary>
+    /// The page allocator proper (docs/semantics.md "Page allocator", rules 1-7): every allocation,
+    /// alloc_pages and the pages other allocators take, goes through here. On success the block is off
+    /// the free lists and <paramref name="pfn"/> is its head; the caller marks the head frame.
+    /// </summary>
+    private Outcome AllocBlock(int order, Gfp gfp, bool atomicContext, out int pfn)
+    {
+        pfn = -1;
         // 1. __alloc_pages: WARN_ON_ONCE(order > MAX_PAGE_ORDER) and NULL.
-        if (order < 0 || !OrderAllowed(order)) return TargetResult.Inval;
+        if (order < 0 || !OrderAllowed(order)) return Outcome.EINVAL;
         if (gfp == Gfp.None) gfp = Gfp.Kernel;
         // 2. GFP_ZONE_BAD.
-        if (BitOperations.PopCount((uint)(gfp & (Gfp.Dma | Gfp.Dma32 | Gfp.HighUser))) > 1) return TargetResult.Bug;
+        if (BitOperations.PopCount((uint)(gfp & (Gfp.Dma | Gfp.Dma32 | Gfp.HighUser))) > 1) return Outcome.BUG;
         // 3. Sleeping allocation in atomic context.
         bool mayBlock = MayBlock(gfp);
-        if (atomicContext && mayBlock) return TargetResult.Bug;
+        if (atomicContext && mayBlock) return Outcome.BUG;
         // 4. Zone list; the class zone is its first zone.
         int[] list = (gfp & Gfp.Dma) != 0 ? _listDma
             : (gfp & Gfp.Dma32) != 0 ? _listDma32
             : (gfp & Gfp.HighUser) != 0 ? _listHighUser
             : _listNormal;
-        if (order >= OrderSlots) return TargetResult.NoMem;
+        if (order >= OrderSlots) return Outcome.ENOMEM;
         int chosen = -1;
         if (!_profile.Watermarks)
         {
@@ -399,11 +424,9 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
                     { chosen = z; break; }
             }
         }
-        if (chosen < 0) return TargetResult.NoMem;
-        int pfn = TakeBlock(chosen, order);
-        if (pfn < 0) return TargetResult.NoMem;
-        _frame[pfn] = (byte)(KindAllocHead | (order << OrderShift));
-        return TargetResult.Ok((ulong)pfn << _shift);
+        if (chosen < 0) return Outcome.ENOMEM;
+        pfn = TakeBlock(chosen, order);
+        return pfn < 0 ? Outcome.ENOMEM : Outcome.Ok;
     }
 
     /// <summary>
@@ -580,8 +603,9 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
     /// <summary>
     /// The ordinary free path with no validation (<c>__free_one_page</c>, merging through
     /// <see cref="PageIsBuddy"/>): for variants that skip a check. Frames of the block that were a live
-    /// block head or memblock-owned become plain usable frames first; the memblock bookkeeping is not
-    /// touched. A block outside the frame map, or of an order without free lists, is ignored.
+    /// block head (of any allocator) or memblock-owned become plain usable frames first; the memblock
+    /// and slab bookkeeping is not touched. A block outside the frame map, or of an order without free
+    /// lists, is ignored.
     /// </summary>
     protected void FreeToBuddy(uint pfn, int order)
     {
@@ -591,7 +615,7 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
         for (int i = start; i < end; i++)
         {
             int kind = _frame[i] & KindMask;
-            if (kind is KindAllocHead or KindMemblock) _frame[i] = KindUsable;
+            if (kind is KindMemblock or >= KindAllocHead) _frame[i] = KindUsable;
         }
         FreeOne(start, order);
     }

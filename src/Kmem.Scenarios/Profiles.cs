@@ -96,8 +96,6 @@ public sealed record Profile
     public ulong VmallocTotal64 { get; init; }
 
     // ---- issue 3, reference-side additions (additive, with defaults).
-    /// <summary>2.0: the 8-byte block_header in front of every kmalloc object (mm/kmalloc.c; docs/semantics.md).</summary>
-    public ulong KmallocObjectHeader { get; init; }
     /// <summary>The smallest kmem_cache_create size (2.6.18 BYTES_PER_WORD 4, BUG below; SLUB 8, EINVAL below).</summary>
     public ulong KmemCacheMinSize { get; init; } = 8;
     /// <summary>IOREMAP_MAX_ORDER in bits (7 + PAGE_SHIFT = 19): the largest ioremap alignment.</summary>
@@ -165,7 +163,6 @@ public static class Profiles
             HasKmemCache = false,
             VmallocParamHonoured = false,
             VmallocReserveDefault = 64UL << 20,
-            KmallocObjectHeader = 8,
             VmallocEnd32 = 0x1_0000_0000,   // the end of the 1 GiB kernel space; 2.0's own bound is not pinned down
             IoremapAlignFls = true,
         },
