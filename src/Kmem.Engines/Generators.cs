@@ -167,7 +167,8 @@ public static class ScenarioGen
         var kmallocSize = Sizes(
             (6, Gen.Choose(1, 512).Select(x => (ulong)x)), (5, bucketEdge), (1, Gen.Constant(0UL)),
             (2, Gen.Elements(kmallocMax - p.PageSize, kmallocMax - 1, kmallocMax, kmallocMax + 1, kmallocMax + p.PageSize)),
-            (2, Gen.Choose(8193, 200_000).Select(x => (ulong)x)));
+            (2, Gen.Choose(8193, 200_000).Select(x => (ulong)x)),
+            (1, Gen.Choose(0, 4095).Select(x => ulong.MaxValue - (ulong)x)));   // sizes whose rounding overflows
         var kmalloc = from z in kmallocSize from g in slabGfp select new Spec(OpKind.Kmalloc, z, g);
         var cacheSize = Sizes((6, Gen.Choose(8, 4096).Select(x => (ulong)x)), (2, Gen.Elements(3UL, 4UL, 7UL, 8UL)),
             (2, Gen.Elements(128UL << 10, (128UL << 10) + 1, kmallocMax, kmallocMax + 1)));
@@ -179,6 +180,9 @@ public static class ScenarioGen
         // vmalloc: small, a good part of RAM (near what physically fits), 0.
         var vmallocSize = Sizes((6, Gen.Choose(1, 64).Select(x => (ulong)x * p.PageSize)), (2, Gen.Choose(1, 100_000).Select(x => (ulong)x)),
             (2, Gen.Choose(10, 110).Select(pc => ramTop / 100 * (ulong)pc)), (1, Gen.Constant(0UL)));
+        // 32-bit: a vmalloc that exactly fills the whole area (with its guard page), and one page either side.
+        if (VmallocArea32(p, boot, ramTop) is { } area)
+            vmallocSize = Gen.Frequency((3, vmallocSize), (2, Gen.Elements(area - 2 * p.PageSize, area - p.PageSize, area)));
         var vmalloc = vmallocSize.Select(z => new Spec(OpKind.Vmalloc, z));
         // Physical ranges for claims and ioremap: touching mem=, above RAM, inside RAM, unaligned.
         var physStart = Gen.Frequency(
@@ -197,15 +201,17 @@ public static class ScenarioGen
                   select new Spec(OpKind.DmaAllocCoherent, z, g);
         var meminfo = Gen.Constant(new Spec(OpKind.Meminfo));
 
+        // memblock_free after mem_init: must be refused; a wild address keeps the minimal case short.
+        var lateMemblockFree = anyRef.Select(r => new Spec(OpKind.MemblockFree, Ref: r, Variant: 2));
         var main = mix == OpMix.PagesOnly
-            ? Gen.Frequency((10, alloc), (8, Free(OpKind.FreePages)), (1, context))
+            ? Gen.Frequency((10, alloc), (8, Free(OpKind.FreePages)), (1, context), (1, lateMemblockFree))
             : Gen.Frequency(
                 (8, alloc), (6, Free(OpKind.FreePages)), (1, context),
                 (8, kmalloc), (6, Free(OpKind.Kfree)),
                 (2, cacheCreate), (5, cacheAlloc), (4, cacheFree), (1, cacheDestroy),
                 (3, vmalloc), (2, Free(OpKind.Vfree)),
                 (2, claim), (1, Free(OpKind.ReleaseMemRegion)), (2, ioremap), (1, Free(OpKind.Iounmap)),
-                (2, dma), (2, Free(OpKind.DmaFreeCoherent)), (1, meminfo));
+                (2, dma), (2, Free(OpKind.DmaFreeCoherent)), (1, meminfo), (1, lateMemblockFree));
 
         var memblockAlloc =
             from size in Gen.Frequency((3, Frames(1, 64)), (1, Gen.Choose(1, 100_000).Select(x => (ulong)x)), (1, Frames(65, 1024)))
@@ -225,6 +231,20 @@ public static class ScenarioGen
             from drain in Gen.Frequency((2, Gen.Constant(false)), (1, Gen.Constant(true)))
             from shuffle in Gen.Shuffle(Enumerable.Range(0, Math.Max(1, n)).ToArray())
             select Name(pre.Concat(body).ToList(), drain ? shuffle : null, p.PageSize));
+    }
+
+    /// <summary>
+    /// 32-bit profiles: the size of the vmalloc area (VMALLOC_END - VMALLOC_START) for a single bank
+    /// from 0, so the generator can aim at requests that exactly fill it. Null on 64-bit.
+    /// </summary>
+    private static ulong? VmallocArea32(Profile p, IReadOnlyList<BootParam> boot, ulong ramTop)
+    {
+        if (p.LowmemLimit is not { } limit || p.VmallocEnd32 == 0) return null;
+        if (p.VmallocParamHonoured && boot.LastOrDefault(b => b.Kind == BootParamKind.Vmalloc) is { } v) limit = (1UL << 30) - v.Value;
+        ulong mem = boot.LastOrDefault(b => b.Kind == BootParamKind.Mem)?.Value ?? ulong.MaxValue;
+        ulong lowEnd = Math.Min(Math.Min(ramTop, mem), limit) / p.PageSize * p.PageSize;
+        ulong off = p.VmallocOffset32, start = (p.PageOffset32 + lowEnd + off + off - 1) / off * off;
+        return start < p.VmallocEnd32 ? p.VmallocEnd32 - start - p.PageSize : null;
     }
 
     /// <summary>
@@ -262,6 +282,9 @@ public static class ScenarioGen
             {
                 case OpKind.MemblockAlloc:
                     ops.Add(new Op { Kind = s.Kind, Bind = NewName("m", s.Kind), Number = s.Number, Align = s.Align == 0 ? null : s.Align });
+                    break;
+                case OpKind.MemblockFree when s.Variant == 2:
+                    ops.Add(new Op { Kind = s.Kind, Ref = Wild(s) });
                     break;
                 case OpKind.MemblockFree when Pool(OpKind.MemblockAlloc).Count > 0:
                     ops.Add(new Op { Kind = s.Kind, Ref = Ref.To(Pool(OpKind.MemblockAlloc)[s.Ref % Pool(OpKind.MemblockAlloc).Count].Name) });

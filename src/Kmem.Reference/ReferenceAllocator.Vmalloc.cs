@@ -61,6 +61,15 @@ public partial class ReferenceAllocator
         return (Math.Min(start, p.VmallocEnd32), p.VmallocEnd32);
     }
 
+    private Func<ulong, ulong, bool>? _gapFits;
+
+    /// <summary>
+    /// Whether a free range of <paramref name="gap"/> bytes (from its first aligned address) can hold
+    /// an area of <paramref name="need"/> bytes: <c>gap &gt;= need</c>. A variant that answers
+    /// <c>gap &gt; need</c> skips exactly fitting ranges and gives spurious ENOMEM.
+    /// </summary>
+    protected virtual bool VmallocGapFits(ulong gap, ulong need) => gap >= need;
+
     /// <summary>The guard after every vmalloc and ioremap area: one page. A variant returns 0.</summary>
     protected virtual ulong VmallocGuardSize => PageSize;
 
@@ -112,7 +121,7 @@ public partial class ReferenceAllocator
         ulong pages = (size >> _shift) + ((size & PageMask) != 0 ? 1UL : 0UL);
         if (pages > (ulong)TotalManagedPages) return TargetResult.NoMem; // size >> PAGE_SHIFT > totalram_pages()
         ulong bytes = (pages << _shift) + VmallocGuardSize;
-        if (!_vm.TryPlace(bytes, PageSize, out ulong start)) return TargetResult.NoMem;
+        if (!_vm.TryPlace(bytes, PageSize, out ulong start, _gapFits ??= VmallocGapFits)) return TargetResult.NoMem;
         // Not enough order-0 pages to be had: fail before taking any (same answer as taking them and
         // giving them back, without the churn).
         if (VmallocPagesAvailable(pages) < (long)pages)

@@ -44,13 +44,14 @@ internal sealed class VmSpace
     /// First fit: the lowest <paramref name="align"/>-aligned address where <paramref name="size"/>
     /// bytes are free. <paramref name="align"/> is a power of two; <paramref name="size"/> &gt; 0.
     /// </summary>
-    public bool TryPlace(ulong size, ulong align, out ulong start)
+    public bool TryPlace(ulong size, ulong align, out ulong start, Func<ulong, ulong, bool>? fits = null)
     {
         for (int i = 0; i < _free.Count; i++)
         {
             var (s, e) = _free[i];
             ulong a = AlignUp(s, align);
-            if (a < s || a >= e || e - a < size) continue; // a < s: wrapped
+            if (a < s || a >= e) continue; // a < s: wrapped
+            if (fits is null ? e - a < size : !fits(e - a, size)) continue;
             start = a;
             ulong end = a + size;
             // Split [s, e) into [s, a) and [end, e).
