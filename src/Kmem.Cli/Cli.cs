@@ -24,8 +24,12 @@ public static class Cli
         // One line per command; each command lives in Commands/.
         root.Subcommands.Add(Commands.ReplayCommand.Create(stdout, stderr));
         root.Subcommands.Add(Commands.CheckCommand.Create(stdout, stderr));
+        root.Subcommands.Add(Commands.ShrinkCommand.Create(stdout, stderr));
         root.Subcommands.Add(Commands.ListCommands.CreateProfiles(stdout));
         root.Subcommands.Add(Commands.ListCommands.CreateTargets(stdout));
+        root.Subcommands.Add(Commands.FuzzCommand.Create(stdout, stderr));
+        root.Subcommands.Add(Commands.CorpusCommand.Create(stdout, stderr));
+        root.Subcommands.Add(Commands.BenchCommand.Create(stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -67,26 +71,56 @@ public static class Cli
         return false;
     }
 
-    /// <summary>Writes a finding under a stable name from its signature, never overwriting a different one.</summary>
+    /// <summary>
+    /// Writes a finding under a stable name from its target and signature (`no-upper-coalesce-coalescing-free_pages.kmem`),
+    /// never overwriting a different counterexample: the same scenario found again (comments aside, which
+    /// carry the seed and the date of the run) is the file already there; a different one gets `-2`, `-3`, ...
+    /// The file is complete on disk before its path is returned.
+    /// </summary>
     public static string WriteFinding(string dir, string signature, string target, string text)
     {
         Directory.CreateDirectory(dir);
         string stem = Sanitize($"{target.Replace("buggy:", "")}-{signature}");
+        string body = Body(text);
         for (int i = 1; ; i++)
         {
             string path = Path.Combine(dir, i == 1 ? stem + ".kmem" : $"{stem}-{i}.kmem");
             if (File.Exists(path))
             {
-                if (File.ReadAllText(path) == text) return path;
+                if (Body(File.ReadAllText(path)) == body) return path;
                 continue;
             }
-            // Written completely before it is reported.
-            string tmp = path + ".tmp";
+            string tmp = path + $".{Environment.ProcessId}.tmp";
             File.WriteAllText(tmp, text);
-            File.Move(tmp, path);
+            try { File.Move(tmp, path, overwrite: false); }
+            catch (IOException) when (File.Exists(path))
+            {
+                File.Delete(tmp); // another run took the name meanwhile: compare with it
+                i--;
+                continue;
+            }
             return path;
         }
     }
+
+    /// <summary>A scenario's text without its comment lines and blank lines.</summary>
+    public static string Body(string text) =>
+        string.Join('\n', text.Replace("\r", "").Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')));
+
+    /// <summary>Whether the writer is the process's stdout and that is a terminal (not a pipe or a file).</summary>
+    public static bool IsTerminal(TextWriter w)
+    {
+        try { return ReferenceEquals(w, Console.Out) && !Console.IsOutputRedirected; }
+        catch (IOException) { return false; }
+    }
+
+    /// <summary>`--color auto|always|never`: auto is colour on a terminal unless NO_COLOR is set.</summary>
+    public static bool UseColour(string? mode, TextWriter w) => mode switch
+    {
+        "always" => true,
+        "never" => false,
+        _ => IsTerminal(w) && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR")),
+    };
 
     private static string Sanitize(string s) =>
         new(s.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray());
