@@ -23,10 +23,16 @@ public static class CheckCommand
         var ram = new Option<string?>("--ram") { Description = "fix the RAM of generated machines (e.g. 64M, 16G)" };
         var target = new Option<string>("--target") { Description = "what to check (see 'kmem-verify targets')", DefaultValueFactory = _ => "reference" };
         var outDir = new Option<string>("--out") { Description = "where the shrunk counterexample is written, under a stable name from its signature (never overwriting a different one)", DefaultValueFactory = _ => "findings" };
+        var check = new Option<string>("--check")
+        {
+            Description = "incremental (default): invariants around what each operation changed; full: the slow, obvious twin over all memory after every operation; none: the target alone, outcomes against the scenario only (measures the cost of checking)",
+            DefaultValueFactory = _ => "incremental",
+        };
+        check.AcceptOnlyFromAmong("incremental", "full", "none");
         var quiet = new Option<bool>("--quiet") { Description = "no progress (a live line on a terminal, periodic lines otherwise)" };
         var json = new Option<bool>("--json") { Description = "print the verdict as one JSON object (docs/json.md); progress goes to stderr" };
         var cmd = new Command("check", "generate scenarios with FsCheck, check each against the model, shrink the first failure to a .kmem file")
-            { profile, seed, cases, maxOps, ram, target, outDir, quiet, json };
+            { profile, seed, cases, maxOps, ram, target, outDir, check, quiet, json };
         cmd.SetAction(r =>
         {
             if (!Cli.TryTarget(r.GetValue(target)!, stderr, out var info)) return ExitCodes.BadInput;
@@ -57,6 +63,7 @@ public static class CheckCommand
             var o = new CheckOptions
             {
                 Profile = p == "any" ? null : p, Seed = s, Cases = n, MaxOps = m, Ram = ramBytes, TargetName = info.Name,
+                Check = r.GetValue(check) switch { "full" => Kmem.Runner.CheckMode.Full, "none" => Kmem.Runner.CheckMode.None, _ => Kmem.Runner.CheckMode.Incremental },
             };
             if (!asJson) stdout.WriteLine($"kmem-verify check: profile {p}, target {info.Name}, seed {s}, {n} cases of up to {m} operations");
 
