@@ -35,9 +35,7 @@ wrapper() { # NAME, then KMEM_FUZZ_* assignments
   } > "$OUT/$name"
   chmod +x "$OUT/$name"
 }
-# The reference's slab/vmalloc/ioremap/dma operations are still being implemented: fuzz the buddy
-# and memblock operations until they land, then switch KMEM_FUZZ_OPS to all.
-wrapper kmem_scenario_fuzzer KMEM_FUZZ_HARNESS=scenario KMEM_FUZZ_TARGET=reference KMEM_FUZZ_OPS=buddy KMEM_FUZZ_MODE=libfuzzer
+wrapper kmem_scenario_fuzzer KMEM_FUZZ_HARNESS=scenario KMEM_FUZZ_TARGET=reference KMEM_FUZZ_OPS=all KMEM_FUZZ_MODE=libfuzzer
 wrapper kmem_parser_fuzzer KMEM_FUZZ_HARNESS=parser KMEM_FUZZ_MODE=libfuzzer
 
 (cd corpus/seeds && zip -qr "$OUT/kmem_scenario_fuzzer_seed_corpus.zip" .)

@@ -43,7 +43,8 @@ public class FuzzTests
 
     private static CrashTriage Triage(string findings, string target = NoUpper, IEnumerable<string>? known = null, HarnessOptions? o = null) =>
         new(o ?? new HarnessOptions { Target = target }, TargetRegistry.Get(target)!.Create,
-            (sig, text) => Kmem.Cli.Cli.WriteFinding(findings, sig, target, text), known);
+            (sig, text) => Kmem.Cli.Cli.WriteFinding(findings, sig, target, text), known)
+        { Reference = TargetRegistry.Get("reference")!.Create };
 
     // ------------------------------------------------------------------ harness
 
@@ -160,6 +161,9 @@ public class FuzzTests
             Assert.Equal("coalescing/free_pages", Corpus.HeaderValue(s, "signature"));
             Assert.Equal("coalescing/free_pages", Corpus.Run(s, NoUpper).Signature);
             Assert.True(Corpus.Run(s).Ok);
+            // The differential check: it holds on the reference, so it is the target's own bug.
+            Assert.Equal("ok", first.OnReference);
+            Assert.Equal("holds", Corpus.HeaderValue(s, "on the reference"));
 
             // Another crashing input with the same signature: counted, not written.
             var second = triage.Process(CrashInput(noise: false), "sec1/crashes/id:000003");

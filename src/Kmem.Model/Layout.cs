@@ -29,8 +29,10 @@ public sealed class Layout
         var reserved = Intervals.Union(m.Memmap.Where(e => e.Type == MemmapType.Reserved).Select(e => (e.Start, e.Size)));
         ulong memLimit = m.MemLimit ?? ulong.MaxValue;
 
+        // Frames exist up to the end of RAM: a reserved range beyond RAM reserves nothing the
+        // allocators could touch, and must not size the map (memmap=64T!0 on 256 MiB).
         ulong top = 0;
-        foreach (var (s, z) in anyRam.Concat(reserved)) top = Math.Max(top, s + z);
+        foreach (var (s, z) in anyRam) top = Math.Max(top, s + z);
         FrameCount = (long)((top + PageSize - 1) >> PageShift);
 
         // Zones by address.
@@ -72,8 +74,9 @@ public sealed class Layout
         foreach (var (s, z) in reserved)
         {
             // A reserved range covers every frame it touches.
-            long first = (long)(s >> PageShift), end = (long)((s + z + PageSize - 1) >> PageShift);
-            for (long f = first; f < end && f < FrameCount; f++) Initial[f] = FrameKind.Reserved;
+            if (s >= top) continue;
+            long first = (long)(s >> PageShift), end = (long)(Math.Min(s + z, top) + PageSize - 1 >> PageShift);
+            for (long f = first; f < end && f < FrameCount; f++) Initial[f] = FrameKind.MemmapReserved;
         }
     }
 

@@ -22,7 +22,8 @@ public enum FrameKind : byte
     Hole,       // not RAM
     AboveMem,   // RAM at or above mem=
     Unmanaged,  // RAM above the lowmem limit of a profile without HighMem (2.0)
-    Reserved,   // memmap= reserved, or the profile's low reservation
+    Reserved,   // the profile's low reservation (System RAM the kernel keeps)
+    MemmapReserved, // reserved by memmap= (not System RAM)
     Memblock,   // boot-allocated
     Free,       // usable and not handed out (memblock's free memory before mem_init, the buddy free lists after)
     Allocated,  // owned by one live allocation

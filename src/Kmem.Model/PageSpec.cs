@@ -38,7 +38,7 @@ public sealed class PageSpec
     public bool InitDone { get; private set; }
     /// <summary>Whether the frame was System RAM in the firmware map (after memmap= and mem=): usable, or low-reserved.</summary>
     public bool IsSystemRam(long pfn) => pfn >= 0 && pfn < kind.Length
-        && (Layout.Initial[pfn] is FrameKind.Free or FrameKind.Unmanaged || (Layout.Initial[pfn] == FrameKind.Reserved && !IsMemmapReserved(pfn)));
+        && Layout.Initial[pfn] is FrameKind.Free or FrameKind.Unmanaged or FrameKind.Reserved;
     /// <summary>Whether the buddy allocator manages the frame (free or handed out through it).</summary>
     public bool IsManaged(long pfn) => InitDone && pfn >= 0 && pfn < kind.Length && kind[pfn] is FrameKind.Free or FrameKind.Allocated;
     public long[] Managed { get; } = new long[4];
@@ -403,7 +403,7 @@ public sealed class PageSpec
             for (long f = pfn; f < pfn + size; f++)
             {
                 if (kind[f] == FrameKind.Free) continue;
-                string inv = kind[f] is FrameKind.AboveMem || (kind[f] == FrameKind.Reserved && IsMemmapReserved(f)) ? "limits"
+                string inv = kind[f] is FrameKind.AboveMem or FrameKind.MemmapReserved ? "limits"
                     : kind[f] == FrameKind.Allocated ? "no-double-mapping" : "free-blocks";
                 return new(inv, $"free order-{order} block at {Hex(Addr(pfn))} contains frame {Hex(Addr(f))}, which is {Describe(f)}");
             }
@@ -470,15 +470,13 @@ public sealed class PageSpec
             var k = KindOf(f);
             if (k == FrameKind.Free) continue;
             string inv = k == FrameKind.Allocated ? "no-double-mapping"
-                : k == FrameKind.AboveMem || (k == FrameKind.Reserved && IsMemmapReserved(f)) ? "limits"
+                : k is FrameKind.AboveMem or FrameKind.MemmapReserved ? "limits"
                 : "ownership";
             return new(inv, $"frame {Hex(Addr(f))} was handed out, but it is {Describe(f)}");
         }
         return null;
     }
 
-    private bool IsMemmapReserved(long pfn) =>
-        Layout.Initial[pfn] == FrameKind.Reserved && (ulong)pfn << Layout.PageShift >= Machine.LowReserved;
 
     public string Describe(long pfn)
     {
@@ -488,7 +486,8 @@ public sealed class PageSpec
             FrameKind.Hole => "in a hole (not RAM)",
             FrameKind.AboveMem => $"RAM at or above mem={Hex(Machine.MemLimit ?? 0)}",
             FrameKind.Unmanaged => "RAM above the lowmem limit, not managed",
-            FrameKind.Reserved => IsMemmapReserved(pfn) ? "reserved by memmap=" : "reserved at boot (low memory)",
+            FrameKind.Reserved => "reserved at boot (low memory)",
+            FrameKind.MemmapReserved => "reserved by memmap=",
             FrameKind.Memblock => "boot-allocated by memblock",
             FrameKind.Free => "free",
             FrameKind.Allocated => $"owned by the live {OwnerOf(pfn)?.Kind.ToString().ToLowerInvariant()} allocation at {Hex(Addr(OwnerOf(pfn)?.FirstPfn ?? 0))}",

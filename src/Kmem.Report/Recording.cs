@@ -154,18 +154,18 @@ public static class Recorder
 
         void OnStep(TraceStep t)
         {
+            TrackAreas(t, names, areas, layout.PageSize);
             var blocks = t.Target is IBuddyIntrospection ? Blocks(t.Target) : prevBlocks;
             var live = Live(t.Model);
             string label = t.Op?.Bind ?? t.Operation;
             foreach (var a in live.Values)
                 if (!owners.ContainsKey(a.Id))
                 {
-                    string l = OwnerLabel(a, t, label);
+                    string l = OwnerLabel(a, label, names);
                     if (!labelKeys.TryGetValue(l, out int key)) labelKeys[l] = key = labelKeys.Count + 1;
                     owners[a.Id] = new Owner(a.Id, l, a.Kind.ToString().ToLowerInvariant(), a.FirstPfn, a.Pages, a.Order, t.Step, t.Line, key);
                 }
             var (changes, touched) = Changes.Between(ctx, prevBlocks, blocks, prevLive, live, t.Target is IBuddyIntrospection);
-            TrackAreas(t, names, areas, layout.PageSize);
             var rec = new StepRecord
             {
                 Index = steps.Count, Step = t.Step, Line = t.Line, Operation = t.Operation,
@@ -243,8 +243,21 @@ public static class Recorder
 
     private static Dictionary<int, Allocation> Live(PageSpec model) => model.Live.ToDictionary(a => a.Id);
 
-    /// <summary>Who owns the frames: the scenario's name for what the step made (its kind is said apart).</summary>
-    private static string OwnerLabel(Allocation a, TraceStep t, string label) => label;
+    /// <summary>
+    /// Who owns the frames, in the scenario's names: a slab page belongs to its cache (named when the
+    /// scenario created it, else a kmalloc cache), vmalloc pages to their area; anything else to what
+    /// the step made.
+    /// </summary>
+    private static string OwnerLabel(Allocation a, string label, Dictionary<string, ulong> names)
+    {
+        string? Named(ulong handle) => handle == 0 ? null : names.FirstOrDefault(kv => kv.Value == handle).Key;
+        return a.Kind switch
+        {
+            AllocKind.Slab => Named(a.Owner) is { } cache ? $"cache {cache}" : $"kmalloc-{a.ObjectSize} cache",
+            AllocKind.Vmalloc => Named(a.Owner) ?? label,
+            _ => label,
+        };
+    }
 
     internal static IReadOnlyList<ZoneInfo> ZonesOf(Layout layout) =>
         Enumerable.Range(0, 4)
@@ -278,7 +291,7 @@ public static class Recorder
                 FrameKind.Hole => Cell.Hole,
                 FrameKind.AboveMem => Cell.AboveMem,
                 FrameKind.Unmanaged => Cell.Unmanaged,
-                FrameKind.Reserved => Cell.Reserved,
+                FrameKind.Reserved or FrameKind.MemmapReserved => Cell.Reserved,
                 FrameKind.Memblock => Cell.Memblock,
                 _ => Cell.Allocated,
             };

@@ -27,7 +27,7 @@ public static class FuzzCommand
         var seeds = new Option<string?>("--seeds") { Description = "seed folder (default: corpus/seeds of the clone, else generated)" };
         var build = new Option<string?>("--build") { Description = "the instrumented harness folder (default: $KMEM_FUZZ_BUILD or fuzz/build, made by fuzz/setup.sh)" };
         var status = new Option<int>("--status-interval") { Description = "seconds between status lines", DefaultValueFactory = _ => 10 };
-        var stopOnFinding = new Option<bool>("--stop-on-finding") { Description = "stop at the first new finding (benchmarks: time to first crash)" };
+        var stopOnFinding = new Option<bool>("--stop-on-finding") { Description = "stop at the first new finding (of a known-buggy target: the first that holds on the reference); benchmarks" };
         var cmd = new Command("fuzz", "run an AFL++ campaign (SharpFuzz harness): live status, every crash replayed, deduplicated by signature, shrunk to findings/SIGNATURE.kmem")
             { target, profile, ops, harness, duration, jobs, outDir, resume, mode, timeout, seeds, build, status, stopOnFinding };
         cmd.SetAction(r =>
@@ -117,7 +117,7 @@ public static class FuzzCommand
             };
             string findingTarget = h.Kind == HarnessKind.Parser ? "parser" : info.Name;
             var campaign = new Campaign(options, info.Create, (dir, sig, text) => Cli.WriteFinding(dir, sig, findingTarget, text), stdout,
-                $"kmem-verify {Cli.ToolVersion}");
+                $"kmem-verify {Cli.ToolVersion}", TargetRegistry.Get("reference")?.Create);
 
             using var cts = new CancellationTokenSource();
             void OnSignal(PosixSignalContext c)
@@ -139,7 +139,8 @@ public static class FuzzCommand
                              (result.Signatures.Count > 0 ? $" [{string.Join(", ", result.Signatures)}]" : "") +
                              $"; {result.Duplicates} duplicate crash(es), {result.Unreproduced} unreproduced, {result.Hangs} hang(s)");
             if (result.FirstFinding is { } ff)
-                stdout.WriteLine($"first new finding after {ff.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s");
+                stdout.WriteLine($"first new finding after {ff.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s" +
+                    (h.Target != "reference" && result.FirstOwnFinding is { } own ? $"; the first that holds on the reference after {own.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s" : ""));
             foreach (var s in result.Instances)
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {s.Name}: {s.ExecsDone:N0} execs, {s.ExecsPerSec:0} exec/s, corpus {s.Corpus}, stability {(s.Stability is double st ? st.ToString("0.00", CultureInfo.InvariantCulture) + "%" : "n/a")}, crashes {s.Crashes}, hangs {s.Hangs}"));

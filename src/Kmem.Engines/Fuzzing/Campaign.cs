@@ -27,7 +27,10 @@ public sealed record CampaignOptions
     public string AflFuzz { get; init; } = "afl-fuzz";
     public string Dotnet { get; init; } = "dotnet";
     public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(10);
-    /// <summary>Stop after the first new finding (benchmarks: time to first crash).</summary>
+    /// <summary>
+    /// Stop after the first new finding (benchmarks: time to first crash); for a target other than
+    /// the reference, the first one that holds on the reference (the target's own bug).
+    /// </summary>
     public bool StopOnFinding { get; init; }
 }
 
@@ -44,6 +47,8 @@ public sealed record CampaignResult
     public TimeSpan Elapsed { get; init; }
     /// <summary>Campaign time until the first new finding was on disk, if any.</summary>
     public TimeSpan? FirstFinding { get; init; }
+    /// <summary>The same for the first finding that holds on the reference (the target's own bug).</summary>
+    public TimeSpan? FirstOwnFinding { get; init; }
     public IReadOnlyList<AflInstanceStats> Instances { get; init; } = [];
     /// <summary>Set when every afl-fuzz instance stopped on its own before the campaign's time was up.</summary>
     public string? EarlyExit { get; init; }
@@ -64,11 +69,12 @@ public sealed class Campaign
     private readonly HashSet<string> processed = new(StringComparer.Ordinal);
     private readonly List<(string Name, Process Process)> instances = [];
     private readonly Stopwatch clock = new();
-    private int newFindings, duplicates, unreproducedCount, hangCount;
-    private TimeSpan? firstFinding;
+    private int newFindings, ownFindings, duplicates, unreproducedCount, hangCount;
+    private TimeSpan? firstFinding, firstOwnFinding;
 
     /// <param name="writeFinding">(signature, text) -> path of the written `.kmem`, in OUT/findings.</param>
-    public Campaign(CampaignOptions options, Func<ITarget> target, Func<string, string, string, string> writeFinding, TextWriter log, string tool)
+    public Campaign(CampaignOptions options, Func<ITarget> target, Func<string, string, string, string> writeFinding, TextWriter log, string tool,
+        Func<ITarget>? reference = null)
     {
         o = options;
         this.log = log;
@@ -79,7 +85,7 @@ public sealed class Campaign
         logs = Path.Combine(o.OutDir, "logs");
         triageLog = Path.Combine(o.OutDir, "triage.tsv");
         var known = CrashTriage.SignaturesOnDisk(findings).Concat(ReadTriageLog()).ToList();
-        triage = new CrashTriage(o.Harness, target, (sig, text) => writeFinding(findings, sig, text), known, tool);
+        triage = new CrashTriage(o.Harness, target, (sig, text) => writeFinding(findings, sig, text), known, tool) { Reference = reference };
     }
 
     public static string HarnessArgsFile(string outDir) => Path.Combine(outDir, "harness.args");
@@ -150,7 +156,7 @@ public sealed class Campaign
             bool allExited = instances.All(i => i.Process.HasExited);
             if (allExited) break;
             if (!stopping && (cancel.IsCancellationRequested || (o.Duration is { } dd && clock.Elapsed >= dd + TimeSpan.FromSeconds(5))
-                              || (o.StopOnFinding && newFindings > 0)))
+                              || (o.StopOnFinding && ownFindings > 0)))
             {
                 stopping = true;
                 Stop();
@@ -199,6 +205,7 @@ public sealed class Campaign
             Hangs = hangCount,
             Elapsed = clock.Elapsed,
             FirstFinding = firstFinding,
+            FirstOwnFinding = firstOwnFinding,
             Instances = stats,
             EarlyExit = earlyExit,
         };
@@ -376,11 +383,18 @@ public sealed class Campaign
             {
                 case TriageKind.New:
                     newFindings++;
+                    if (r.OnReference is null or "ok")
+                    {
+                        ownFindings++;
+                        firstOwnFinding ??= clock.Elapsed;
+                    }
                     firstFinding ??= clock.Elapsed;
                     string afl = AflStats.TimeField(fileName) is long ms ? $", AFL++ found it {ms / 1000.0:0.0} s into {inst}'s run" : "";
                     log.WriteLine($"FINDING [{r.Signature}] at {FormatSpan(clock.Elapsed)}{afl}: shrunk from {r.OriginalOps} to {r.ShrunkOps} " +
                                   $"{(o.Harness.Kind == HarnessKind.Parser ? "bytes" : "operations")} ({r.ShrunkBytes} bytes) in {r.Elapsed.TotalSeconds:0.0} s");
                     log.WriteLine($"  {r.Verdict}");
+                    if (r.OnReference is { } onRef)
+                        log.WriteLine(onRef == "ok" ? "  holds on the reference: the target's own bug" : $"  fails on the reference too ({onRef}): not the target's own bug");
                     log.WriteLine(o.Harness.Kind == HarnessKind.Parser
                         ? $"  written to {r.Path}; replay with: dotnet fuzz/build/Kmem.Fuzz.dll parser < {Path.ChangeExtension(r.Path!, ".input")}"
                         : $"  written to {r.Path}; replay with: kmem-verify replay {r.Path} --target {o.Harness.Target}");

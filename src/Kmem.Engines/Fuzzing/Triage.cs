@@ -22,7 +22,14 @@ public enum TriageKind
 /// <param name="ShrunkOps">Operations after shrinking (bytes for the parser harness).</param>
 /// <param name="ShrunkBytes">Size of the written finding file.</param>
 public sealed record TriageResult(
-    TriageKind Kind, string Signature, string Verdict, string? Path, int OriginalOps, int ShrunkOps, int ShrunkBytes, TimeSpan Elapsed);
+    TriageKind Kind, string Signature, string Verdict, string? Path, int OriginalOps, int ShrunkOps, int ShrunkBytes, TimeSpan Elapsed)
+{
+    /// <summary>
+    /// For a target other than the reference: the shrunk finding's signature on the reference
+    /// (`ok` when it holds there, so the bug is the target's own); null when not checked.
+    /// </summary>
+    public string? OnReference { get; init; }
+}
 
 /// <summary>
 /// Crash triage for a campaign: replays a saved AFL++ input through the uninstrumented runner
@@ -37,6 +44,12 @@ public sealed class CrashTriage
     private readonly Func<string, string, string> writeFinding;
     private readonly HashSet<string> known;
     private readonly string tool;
+
+    /// <summary>
+    /// The reference allocator, to replay every finding of another target against (a differential
+    /// check: a finding that fails on the reference too is not the target's own bug).
+    /// </summary>
+    public Func<ITarget>? Reference { get; init; }
 
     /// <param name="writeFinding">(signature, text) -> path: writes a finding completely and returns where.</param>
     /// <param name="knownSignatures">Signatures already found (read back from disk on --resume).</param>
@@ -74,20 +87,22 @@ public sealed class CrashTriage
             return new TriageResult(TriageKind.Duplicate, v.Signature, v.ToString(), null, s.Ops.Count, s.Ops.Count, 0, clock.Elapsed);
 
         var shrunk = new Shrinker(x => ScenarioHarness.Evaluate(x, target), v).Minimize(s);
-        string Annotated(Scenario x, Verdict xv, string how) => ScenarioPrinter.Print(x with
+        string? onReference = null;
+        string Annotated(Scenario x, Verdict xv, string how)
         {
-            Header = x.Header with
+            onReference = OnReference(x);
+            var comments = new List<string>
             {
-                Comments =
-                [
-                    $"found by: kmem-verify fuzz --target {options.Target} --profile {options.Profile ?? "any"} --ops {HarnessOptions.OpsName(options.Ops)} (AFL++ input {origin})",
-                    $"target: {options.Target}",
-                    $"signature: {xv.Signature}",
-                    $"verdict: {xv}",
-                    how,
-                ],
-            },
-        });
+                $"found by: kmem-verify fuzz --target {options.Target} --profile {options.Profile ?? "any"} --ops {HarnessOptions.OpsName(options.Ops)} (AFL++ input {origin})",
+                $"target: {options.Target}",
+                $"signature: {xv.Signature}",
+                $"verdict: {xv}",
+                how,
+            };
+            if (onReference is not null)
+                comments.Add(onReference == "ok" ? "on the reference: holds" : $"on the reference: fails too ({onReference}): not this target's own bug");
+            return ScenarioPrinter.Print(x with { Header = x.Header with { Comments = comments } });
+        }
         string text = Annotated(shrunk.Scenario, shrunk.Verdict, $"shrunk from {s.Ops.Count} to {shrunk.Scenario.Ops.Count} operations by {tool}");
         // The finding must replay from its text: the shrinker works on scenarios, and could reach
         // one the parser refuses (a boot parameter moved past a limit). Then keep the input as decoded.
@@ -98,7 +113,14 @@ public sealed class CrashTriage
         }
         string path = Write(v.Signature, text, input);
         return new TriageResult(TriageKind.New, v.Signature, shrunk.Verdict.ToString(), path, s.Ops.Count,
-            shrunk.Scenario.Ops.Count, Encoding.UTF8.GetByteCount(text), clock.Elapsed);
+            shrunk.Scenario.Ops.Count, Encoding.UTF8.GetByteCount(text), clock.Elapsed) { OnReference = onReference };
+    }
+
+    private string? OnReference(Scenario s)
+    {
+        if (Reference is null || options.Target == "reference") return null;
+        try { return ScenarioHarness.Evaluate(s, Reference).Signature; }
+        catch (UnsupportedScenarioException) { return "unsupported"; }
     }
 
     private bool ReplaysAs(string text, string signature)
