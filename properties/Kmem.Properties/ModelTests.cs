@@ -85,8 +85,8 @@ public class ModelTests
         ]);
         Assert.Equal(FrameKind.Free, spec.KindOf(32 * 256 - 1));
         Assert.Equal(FrameKind.AboveMem, spec.KindOf(32 * 256));     // the partial frame at the limit is not usable
-        Assert.Equal(FrameKind.Reserved, spec.KindOf(8 * 256));      // touched by the reserved range
-        Assert.Equal(FrameKind.Reserved, spec.KindOf(8 * 256 + 1));  // 8M+10 .. 8M+4106 touches two frames
+        Assert.Equal(FrameKind.MemmapReserved, spec.KindOf(8 * 256));      // touched by the reserved range
+        Assert.Equal(FrameKind.MemmapReserved, spec.KindOf(8 * 256 + 1));  // 8M+10 .. 8M+4106 touches two frames
         Assert.Equal(FrameKind.Free, spec.KindOf(8 * 256 + 2));
     }
 

@@ -56,16 +56,20 @@ public static class HtmlReport
         h.Append("</pre></aside>\n");
 
         // ---- the timeline
-        h.Append("<section class=\"timeline\"><h2>Timeline</h2>\n").Append(Legend).Append("<ol class=\"steps\">\n");
-        foreach (var s in rec.Steps)
+        // A long run keeps maps for its last steps only: the timeline shows boot and those.
+        var shown = rec.Steps.Where(s => s.Index == 0 || s.Map is not null || s.Failing || s == initial).ToList();
+        h.Append("<section class=\"timeline\"><h2>Timeline</h2>\n").Append(Legend);
+        if (shown.Count < rec.Steps.Count)
+            h.Append("<p class=\"note\">").Append(rec.Steps.Count - shown.Count).Append(" earlier steps are not shown (the trace has them: <code>replay --trace</code>).</p>\n");
+        h.Append("<ol class=\"steps\">\n");
+        foreach (var s in shown)
         {
             h.Append("<li").Append(s.Failing ? " class=\"failing\" data-failing=\"true\"" : "").Append("><button type=\"button\" data-i=\"").Append(s.Index)
              .Append("\"").Append(s == initial ? " class=\"current\"" : "").Append(" title=\"").Append(E(StepTitle(s))).Append("\">")
              .Append(s.Failing ? "✗ " : "").Append(s.Step).Append(' ').Append(E(Short(s))).Append("</button></li>\n");
         }
         h.Append("</ol>\n");
-        int firstMapped = rec.Steps.FirstOrDefault(s => s.Index > 0 && s.Map is not null)?.Index ?? 0;
-        foreach (var s in rec.Steps)
+        foreach (var s in shown)
         {
             h.Append("<div class=\"step").Append(s.Failing ? " failing" : "").Append("\" id=\"step-").Append(s.Index).Append("\" data-i=\"").Append(s.Index)
              .Append("\" data-line=\"").Append(s.Line).Append('"').Append(s.Failing ? " data-failing=\"true\"" : "").Append(s == initial ? "" : " hidden=\"hidden\"").Append(">\n");
@@ -83,7 +87,7 @@ public static class HtmlReport
             if (s.Failing && !v.Ok) h.Append("<p class=\"failnote\">").Append(E($"[{v.Invariant}] {v.Message}")).Append("</p>\n");
             h.Append("<h4>Physical memory</h4>\n");
             if (s.Map is { } map) PhysicalSvg(h, rec, s, map);
-            else h.Append("<p class=\"note\">map not kept: only the last steps before the failure keep one (from step ").Append(rec.Steps[firstMapped].Step).Append(").</p>\n");
+            else h.Append("<p class=\"note\">No map was kept for this step.</p>\n");
             h.Append("<h4>Virtual memory (vmalloc area)</h4>\n");
             VirtualSvg(h, rec, s);
             h.Append("</div>\n");

@@ -27,12 +27,15 @@ public sealed record ShrinkResult(Scenario Scenario, Verdict Verdict, int Attemp
 /// <item>chunks: delta debugging, removing big chunks first, halving down to single operations;</item>
 /// <item>merge: two allocations replaced by one larger (their frees merge with them), two memblock
 /// allocations by one of the summed size;</item>
-/// <item>header: boot parameters, memmap entries, holes and banks dropped; numbers moved to round values;</item>
-/// <item>values: expectations and flags dropped, orders and sizes lowered;</item>
-/// <item>pairs: a header item dropped together with one operation (a local minimum of the moves above).</item>
+/// <item>header: boot parameters, memmap entries, holes and banks dropped; banks, holes, then boot
+/// parameters moved to round values (fewer set bits, within a factor of two);</item>
+/// <item>values: expectations and flags dropped, orders and sizes lowered and rounded;</item>
+/// <item>pairs: one header change together with one operation removed (out of a local minimum of the
+/// moves above), only when nothing else moves.</item>
 /// </list>
 /// Every accepted run also truncates the scenario after its own failing step, so runs get shorter
-/// as shrinking goes on; a run stops at its first violation anyway.
+/// as shrinking goes on (the run function must stop at the first violation and report its step, as
+/// <see cref="ScenarioRunner.Run"/> does). Short candidates already rejected are not run twice.
 /// </summary>
 public sealed class Shrinker
 {
@@ -43,6 +46,9 @@ public sealed class Shrinker
     private long stepsRun;
     private Verdict best;
     private readonly Dictionary<string, int> acceptedBy = new();
+    /// <summary>Short candidates already run and rejected (runs are deterministic: a second run would reject them again).</summary>
+    private readonly HashSet<string> rejected = new(StringComparer.Ordinal);
+    private const int MemoMaxOps = 200;
 
     public Shrinker(Func<Scenario, Verdict> run, Verdict original, int maxAttempts = 50_000)
     {
@@ -77,6 +83,8 @@ public sealed class Shrinker
         {
             progress = RemoveChunks(ref s);
             progress |= MergeOps(ref s);
+            progress |= Absorb(ref s);
+            progress |= Retarget(ref s);
             progress |= SimplifyHeader(ref s);
             progress |= SimplifyOps(ref s);
             if (!progress) progress = RemovePairs(ref s);
@@ -111,8 +119,14 @@ public sealed class Shrinker
         // parser refuses): the result is written as .kmem, so it must parse back. Nor may they grow
         // the physical address space: a bank moved up to a round 1 TiB makes every run scan 2^28 frames.
         if (validate && (Top(candidate) > Top(current) || !Parses(candidate))) return false;
+        string? key = candidate.Ops.Count <= MemoMaxOps ? ScenarioPrinter.Print(candidate) : null;
+        if (key is not null && rejected.Contains(key)) return false;
         var v = Run(candidate);
-        if (v is null || v.Ok || v.Signature != signature) return false;
+        if (v is null || v.Ok || v.Signature != signature)
+        {
+            if (key is not null) rejected.Add(key);
+            return false;
+        }
         best = v;
         accepted++;
         acceptedBy[move] = acceptedBy.GetValueOrDefault(move) + 1;
@@ -248,6 +262,166 @@ public sealed class Shrinker
         return any;
     }
 
+    /// <summary>
+    /// A free that refers to one allocation made to refer to another of the same kind (with the first
+    /// one's order, so it frees what it freed before), so that the first allocation and its other uses
+    /// can go: `a = alloc; free a; b = alloc 1; free a` (a double free that lands on b) becomes
+    /// `b = alloc 1; free b order=0`. Short scenarios only (it tries pairs of names).
+    /// </summary>
+    private bool Retarget(ref Scenario s)
+    {
+        if (s.Ops.Count > 16) return false;
+        for (int i = s.Ops.Count - 1; i >= 0; i--)
+        {
+            if (i >= s.Ops.Count || s.Ops[i].Ref is not { IsName: true } r) continue;
+            var ops = s.Ops;
+            int bx = LastIndex(ops, i, o => o.Bind == r.Name);
+            if (bx < 0) continue;
+            for (int by = i - 1; by >= 0; by--)
+            {
+                var y = ops[by];
+                if (by == bx || y.Bind is null || y.Bind == r.Name || y.Kind != ops[bx].Kind) continue;
+                var op = ops[i] with { Ref = Ref.To(y.Bind) };
+                if (op.Kind == OpKind.FreePages && op.Order is null && ops[bx].Kind == OpKind.AllocPages)
+                    op = op with { Order = (int)Math.Min(ops[bx].Number, ScenarioParser.MaxOrderNumber) };
+                var candidate = new List<Op>(ops.Count);
+                for (int j = 0; j < ops.Count; j++)
+                {
+                    if (j == i) { candidate.Add(op); continue; }
+                    if (j == bx) continue;
+                    if (j > bx && (ops[j].Ref is { IsName: true } a && a.Name == r.Name || ops[j].Ref2 is { IsName: true } b && b.Name == r.Name)) continue;
+                    candidate.Add(ops[j]);
+                }
+                if (Try(Close(s with { Ops = candidate }), ref s, "retarget", validate: true)) return true;
+            }
+        }
+        return false;
+    }
+
+    private static int LastIndex(IReadOnlyList<Op> ops, int before, Func<Op, bool> p)
+    {
+        for (int j = before - 1; j >= 0; j--) if (p(ops[j])) return j;
+        return -1;
+    }
+
+    /// <summary>
+    /// Allocations that are never freed, replaced by less memory: they are dropped and the machine
+    /// shrinks by the pages they took (mem= when there is one, else the highest RAM bank). A failure
+    /// that needs memory to be nearly full (a watermark, ENOMEM) then needs no operation to fill it.
+    /// First all of them at once, then one at a time from the last.
+    /// </summary>
+    private bool Absorb(ref Scenario s)
+    {
+        var profile = Profiles.Get(s.ProfileName);
+        if (profile is null || s.Ops.Count < 2 || (s.Header.Ram.Count == 0 && !s.Header.Boot.Any(b => b.Kind == BootParamKind.Mem))) return false;
+        var used = new HashSet<string>();
+        foreach (var op in s.Ops)
+        {
+            if (op.Ref is { IsName: true } r) used.Add(r.Name!);
+            if (op.Ref2 is { IsName: true } r2) used.Add(r2.Name!);
+        }
+        // Never the failing operation (the last one), nor anything something else refers to.
+        var ops0 = s.Ops;
+        var absorbable = Enumerable.Range(0, ops0.Count - 1)
+            .Where(i => ops0[i].Bind is { } name && !used.Contains(name) && PagesTaken(ops0[i], profile.PageSize) > 0)
+            .ToList();
+        if (absorbable.Count == 0) return false;
+        // The watermarks move with the managed pages, so the exact amount may miss a narrow window by
+        // a few pages: nearby amounts too.
+        bool TryAbsorb(IReadOnlyList<int> drop, ref Scenario cur)
+        {
+            foreach (long delta in drop.Count > 1 ? AbsorbDeltas : AbsorbDeltasOne)
+                if (Shrunk(cur, drop, profile, delta) is { } c && Try(c, ref cur, "absorb", validate: true)) return true;
+            return false;
+        }
+        if (absorbable.Count > 1 && TryAbsorb(absorbable, ref s)) return true;
+        bool any = false;
+        for (int k = absorbable.Count - 1; k >= 0; k--)
+            if (absorbable[k] < s.Ops.Count - 1 && TryAbsorb([absorbable[k]], ref s)) any = true;
+        return any;
+    }
+
+    private static readonly long[] AbsorbDeltas = [0, -1, 1, -2, 2, -3, 3, -4, 4, -6, 6, -8, 8, -12, 12, -16, 16, -24, 24, -32, 32, -48, 48, -64, 64, -96, 96, -128, 128];
+    private static readonly long[] AbsorbDeltasOne = [0, -1, 1, -2, 2, -4, 4, -8, 8];
+
+    /// <summary>
+    /// The scenario without operations <paramref name="drop"/>, on a machine smaller by the pages they
+    /// took (plus <paramref name="deltaPages"/>): what came from ZONE_DMA becomes a hole at the top of
+    /// ZONE_DMA, the rest comes off the top of memory (mem= when there is one, else the highest bank).
+    /// </summary>
+    private static Scenario? Shrunk(Scenario s, IReadOnlyList<int> drop, Profile profile, long deltaPages)
+    {
+        ulong pageSize = profile.PageSize;
+        ulong dmaPages = 0, topPages = 0;
+        foreach (int i in drop)
+        {
+            if (FromDma(s.Ops[i])) dmaPages += PagesTaken(s.Ops[i], pageSize);
+            else topPages += PagesTaken(s.Ops[i], pageSize);
+        }
+        // The offset goes where most of the memory came from.
+        ref ulong adjust = ref (topPages >= dmaPages ? ref topPages : ref dmaPages);
+        if (deltaPages < 0 && (ulong)-deltaPages >= adjust) return null;
+        adjust = (ulong)((long)adjust + deltaPages);
+        var result = s with { Ops = s.Ops.Where((_, j) => !drop.Contains(j)).ToList() };
+
+        if (dmaPages > 0)
+        {
+            // A hole as high in ZONE_DMA as it fits: inside a bank, clear of other holes and of the low reservation.
+            ulong bytes = dmaPages * pageSize, low = Math.Max(profile.LowReserved, 1UL << 20);
+            if (result.Header.Ram.Count == 0) return null;
+            Scenarios.Range? hole = null;
+            foreach (var b in result.Header.Ram.OrderByDescending(r => r.Start))
+            {
+                ulong end = Math.Min(b.End, profile.DmaZoneEnd), start = Math.Max(b.Start, low);
+                while (hole is null && end > start && end - start >= bytes)
+                {
+                    var c = new Scenarios.Range(end - bytes, bytes);
+                    var clash = result.Header.Holes.Where(x => x.Start < c.End && c.Start < x.End).OrderBy(x => x.Start).FirstOrDefault();
+                    if (clash.Size == 0) hole = c;
+                    else end = clash.Start;
+                }
+                if (hole is not null) break;
+            }
+            if (hole is not { } found) return null;
+            result = result with { Header = result.Header with { Holes = [.. result.Header.Holes, found] } };
+        }
+        if (topPages == 0) return result;
+        ulong take = topPages * pageSize;
+        var h = result.Header;
+        int mem = -1;
+        for (int i = 0; i < h.Boot.Count; i++) if (h.Boot[i].Kind == BootParamKind.Mem) mem = i;
+        if (mem >= 0)
+        {
+            ulong limit = h.Boot[mem].Value;
+            if (limit <= take + (1UL << 20)) return null;
+            return WithBoot(result, mem, h.Boot[mem] with { Value = limit - take });
+        }
+        if (h.Ram.Count == 0) return null;
+        int top = Enumerable.Range(0, h.Ram.Count).MaxBy(i => h.Ram[i].End);
+        var bank = h.Ram[top];
+        if (bank.Size <= take + (1UL << 20)) return null;
+        return WithRange(result, holes: false, top, bank with { Size = bank.Size - take });
+    }
+
+    /// <summary>Whether an allocation's pages come from ZONE_DMA (GFP_DMA, or a coherent DMA buffer: the device's mask is 24-bit).</summary>
+    private static bool FromDma(Op op) => op.Kind == OpKind.DmaAllocCoherent || (op.Gfp & Gfp.Dma) != 0;
+
+    /// <summary>Pages an allocation takes from the page allocator, as near as the scenario tells (0: none, or not known).</summary>
+    private static ulong PagesTaken(Op op, ulong pageSize)
+    {
+        ulong Pages(ulong bytes) => bytes == 0 ? 0 : (bytes - 1) / pageSize + 1;
+        ulong Pow2(ulong n) => n <= 1 ? n : 1UL << (64 - BitOperations.LeadingZeroCount(n - 1));
+        return op.Kind switch
+        {
+            OpKind.AllocPages when op.Number < 30 => 1UL << (int)op.Number,
+            OpKind.Vmalloc when op.Number < (1UL << 40) => Pages(op.Number),
+            // A small kmalloc takes a slab page (whose order is the target's choice: the offsets cover it).
+            OpKind.Kmalloc or OpKind.DmaAllocCoherent when op.Number < (1UL << 40) => Math.Max(1, Pow2(Pages(op.Number))),
+            OpKind.MemblockAlloc when op.Number < (1UL << 40) => Pages(op.Number),
+            _ => 0,
+        };
+    }
+
     private static IEnumerable<Op> Merged(Op a, Op b)
     {
         switch (a.Kind)
@@ -284,10 +458,14 @@ public sealed class Shrinker
         return s with { Ops = ops };
     }
 
+    /// <summary>
+    /// The header, in the order that keeps runs cheap: first fewer items (boot parameters, memmap
+    /// entries, holes, banks), then smaller and rounder banks and holes (a smaller machine makes every
+    /// later run cheaper), then rounder boot parameters.
+    /// </summary>
     private bool SimplifyHeader(ref Scenario s)
     {
         bool any = false;
-        // Drop boot parameters one at a time, then single memmap entries.
         for (int i = 0; i < s.Header.Boot.Count; i++)
         {
             var boot = s.Header.Boot.Where((_, j) => j != i).ToList();
@@ -302,44 +480,47 @@ public sealed class Shrinker
                     var entries = p.Entries.Where((_, j) => j != e).ToList();
                     if (Try(WithBoot(s, i, p with { Entries = entries }), ref s, "header", validate: true)) { any = true; p = s.Header.Boot[i]; e--; }
                 }
-            // Round numbers: the coarsest alignment that keeps the failure.
-            p = s.Header.Boot[i];
+        }
+        for (int i = 0; i < s.Header.Holes.Count; i++)
+            if (Try(s with { Header = s.Header with { Holes = s.Header.Holes.Where((_, j) => j != i).ToList() } }, ref s, "header", validate: true)) { any = true; i--; }
+        if (s.Header.Ram.Count > 1)
+            for (int i = 0; i < s.Header.Ram.Count && s.Header.Ram.Count > 1; i++)
+                if (Try(s with { Header = s.Header with { Ram = s.Header.Ram.Where((_, j) => j != i).ToList() } }, ref s, "header", validate: true)) { any = true; i--; }
+
+        for (int i = 0; i < s.Header.Ram.Count; i++)
+        {
+            var bank = s.Header.Ram[i];
+            foreach (ulong c in RoundCandidates(bank.Start).Take(HeaderValueCandidates))
+                if (Try(WithRange(s, holes: false, i, bank with { Start = c }), ref s, "header", validate: true)) { any = true; bank = s.Header.Ram[i]; break; }
+            foreach (ulong c in RoundCandidates(bank.Size).Where(c => c < bank.Size && c >= 1UL << 20).Take(HeaderValueCandidates))
+                if (Try(WithRange(s, holes: false, i, bank with { Size = c }), ref s, "header", validate: true)) { any = true; break; }
+        }
+        for (int i = 0; i < s.Header.Holes.Count; i++)
+        {
+            var h = s.Header.Holes[i];
+            foreach (ulong c in RoundCandidates(h.Start).Take(HeaderValueCandidates))
+                if (Try(WithRange(s, holes: true, i, h with { Start = c }), ref s, "header", validate: true)) { any = true; h = s.Header.Holes[i]; break; }
+            foreach (ulong c in RoundCandidates(h.Size).Take(HeaderValueCandidates))
+                if (Try(WithRange(s, holes: true, i, h with { Size = c }), ref s, "header", validate: true)) { any = true; break; }
+        }
+
+        for (int i = 0; i < s.Header.Boot.Count; i++)
+        {
+            // Round numbers: the coarsest that keeps the failure. max_order= is only dropped (above): a
+            // "rounder" MAX_ORDER means nothing, and a small one makes every run on a large machine slow.
+            var p = s.Header.Boot[i];
             if (p.Kind is BootParamKind.Mem or BootParamKind.Vmalloc)
-                foreach (ulong c in RoundCandidates(p.Value))
+                foreach (ulong c in RoundCandidates(p.Value).Take(HeaderValueCandidates))
                     if (Try(WithBoot(s, i, p with { Value = c }), ref s, "header", validate: true)) { any = true; break; }
-            // max_order= is only dropped (back to the profile's): a "rounder" MAX_ORDER means nothing, and a
-            // small one makes every run on a large machine slow (hundreds of thousands of order-0 blocks).
             if (p.Kind == BootParamKind.Memmap)
                 for (int e = 0; e < s.Header.Boot[i].Entries.Count; e++)
                 {
                     var en = s.Header.Boot[i].Entries[e];
-                    foreach (ulong c in RoundCandidates(en.Start))
+                    foreach (ulong c in RoundCandidates(en.Start).Take(HeaderValueCandidates))
                         if (Try(WithEntry(s, i, e, en with { Start = c }), ref s, "header", validate: true)) { any = true; en = s.Header.Boot[i].Entries[e]; break; }
-                    foreach (ulong c in RoundCandidates(en.Size))
+                    foreach (ulong c in RoundCandidates(en.Size).Take(HeaderValueCandidates))
                         if (c > 0 && Try(WithEntry(s, i, e, en with { Size = c }), ref s, "header", validate: true)) { any = true; break; }
                 }
-        }
-        // Fewer holes, fewer banks, rounder holes, smaller and rounder banks.
-        for (int i = 0; i < s.Header.Holes.Count; i++)
-            if (Try(s with { Header = s.Header with { Holes = s.Header.Holes.Where((_, j) => j != i).ToList() } }, ref s, "header", validate: true)) { any = true; i--; }
-        for (int i = 0; i < s.Header.Holes.Count; i++)
-        {
-            var h = s.Header.Holes[i];
-            foreach (ulong c in RoundCandidates(h.Start))
-                if (Try(WithRange(s, holes: true, i, h with { Start = c }), ref s, "header", validate: true)) { any = true; h = s.Header.Holes[i]; break; }
-            foreach (ulong c in RoundCandidates(h.Size))
-                if (Try(WithRange(s, holes: true, i, h with { Size = c }), ref s, "header", validate: true)) { any = true; break; }
-        }
-        if (s.Header.Ram.Count > 1)
-            for (int i = 0; i < s.Header.Ram.Count && s.Header.Ram.Count > 1; i++)
-                if (Try(s with { Header = s.Header with { Ram = s.Header.Ram.Where((_, j) => j != i).ToList() } }, ref s, "header", validate: true)) { any = true; i--; }
-        for (int i = 0; i < s.Header.Ram.Count; i++)
-        {
-            var bank = s.Header.Ram[i];
-            foreach (ulong c in RoundCandidates(bank.Start))
-                if (Try(WithRange(s, holes: false, i, bank with { Start = c }), ref s, "header", validate: true)) { any = true; bank = s.Header.Ram[i]; break; }
-            foreach (ulong c in RoundCandidates(bank.Size).Where(c => c < bank.Size && c >= 1UL << 20))
-                if (Try(WithRange(s, holes: false, i, bank with { Size = c }), ref s, "header", validate: true)) { any = true; break; }
         }
         return any;
     }
@@ -387,26 +568,26 @@ public sealed class Shrinker
             yield return s with { Header = h with { Boot = h.Boot.Where((_, j) => j != i).ToList() } };
             var p = h.Boot[i];
             if (p.Kind is BootParamKind.Mem or BootParamKind.Vmalloc)
-                foreach (ulong c in RoundCandidates(p.Value)) yield return WithBoot(s, i, p with { Value = c });
+                foreach (ulong c in RoundCandidates(p.Value).Take(HeaderValueCandidates)) yield return WithBoot(s, i, p with { Value = c });
             for (int e = 0; e < p.Entries.Count; e++)
             {
                 var en = p.Entries[e];
                 if (p.Entries.Count > 1) yield return WithBoot(s, i, p with { Entries = p.Entries.Where((_, j) => j != e).ToList() });
-                foreach (ulong c in RoundCandidates(en.Start)) yield return WithEntry(s, i, e, en with { Start = c });
-                foreach (ulong c in RoundCandidates(en.Size)) yield return WithEntry(s, i, e, en with { Size = c });
+                foreach (ulong c in RoundCandidates(en.Start).Take(HeaderValueCandidates)) yield return WithEntry(s, i, e, en with { Start = c });
+                foreach (ulong c in RoundCandidates(en.Size).Take(HeaderValueCandidates)) yield return WithEntry(s, i, e, en with { Size = c });
             }
         }
         for (int i = 0; i < h.Holes.Count; i++)
         {
             yield return s with { Header = h with { Holes = h.Holes.Where((_, j) => j != i).ToList() } };
-            foreach (ulong c in RoundCandidates(h.Holes[i].Start)) yield return WithRange(s, true, i, h.Holes[i] with { Start = c });
-            foreach (ulong c in RoundCandidates(h.Holes[i].Size)) yield return WithRange(s, true, i, h.Holes[i] with { Size = c });
+            foreach (ulong c in RoundCandidates(h.Holes[i].Start).Take(HeaderValueCandidates)) yield return WithRange(s, true, i, h.Holes[i] with { Start = c });
+            foreach (ulong c in RoundCandidates(h.Holes[i].Size).Take(HeaderValueCandidates)) yield return WithRange(s, true, i, h.Holes[i] with { Size = c });
         }
         for (int i = 0; i < h.Ram.Count; i++)
         {
             if (h.Ram.Count > 1) yield return s with { Header = h with { Ram = h.Ram.Where((_, j) => j != i).ToList() } };
-            foreach (ulong c in RoundCandidates(h.Ram[i].Start)) yield return WithRange(s, false, i, h.Ram[i] with { Start = c });
-            foreach (ulong c in RoundCandidates(h.Ram[i].Size).Where(c => c >= 1UL << 20)) yield return WithRange(s, false, i, h.Ram[i] with { Size = c });
+            foreach (ulong c in RoundCandidates(h.Ram[i].Start).Take(HeaderValueCandidates)) yield return WithRange(s, false, i, h.Ram[i] with { Start = c });
+            foreach (ulong c in RoundCandidates(h.Ram[i].Size).Where(c => c >= 1UL << 20).Take(HeaderValueCandidates)) yield return WithRange(s, false, i, h.Ram[i] with { Size = c });
         }
     }
 
@@ -427,21 +608,28 @@ public sealed class Shrinker
                 yield return op with { Number = op.Number - 1 };
                 break;
             case OpKind.MemblockAlloc or OpKind.Kmalloc or OpKind.Vmalloc or OpKind.DmaAllocCoherent or OpKind.KmemCacheCreate:
-                foreach (ulong c in RoundCandidates(op.Number).Where(c => c < op.Number && c > 0)) yield return op with { Number = c };
+                foreach (ulong c in RoundCandidates(op.Number).Where(c => c < op.Number && c > 0).Take(OpValueCandidates)) yield return op with { Number = c };
                 break;
             case OpKind.RequestMemRegion or OpKind.Ioremap:
-                foreach (ulong c in RoundCandidates(op.Number)) yield return op with { Number = c };
-                foreach (ulong c in RoundCandidates(op.Number2).Where(c => c < op.Number2 && c > 0)) yield return op with { Number2 = c };
+                foreach (ulong c in RoundCandidates(op.Number).Take(OpValueCandidates)) yield return op with { Number = c };
+                foreach (ulong c in RoundCandidates(op.Number2).Where(c => c < op.Number2 && c > 0).Take(OpValueCandidates)) yield return op with { Number2 = c };
                 break;
         }
         if (op.Ref is { IsName: false } r && r.Address != 0)
-            foreach (ulong c in RoundCandidates(r.Address)) yield return op with { Ref = Ref.At(c) };
+            foreach (ulong c in RoundCandidates(r.Address).Take(OpValueCandidates)) yield return op with { Ref = Ref.At(c) };
     }
 
     /// <summary>
+    /// How many rounder values are tried for one number of an operation, and of the header. Values are
+    /// cosmetic (the operation count is what matters), and a candidate that no longer fails costs a
+    /// whole run: a vmalloc just below the size that fails maps tens of thousands of pages.
+    /// </summary>
+    private const int OpValueCandidates = 3, HeaderValueCandidates = 8;
+
+    /// <summary>
     /// Rounder versions of a number (fewer set bits): multiples of 1 TiB, 256 GiB, … 4 KiB just below
-    /// and just above it; roundest first, and among equally round ones the nearest first, so that
-    /// mem=0x1234567 becomes 32M before anyone tries 1T.
+    /// and just above it, within a factor of two of it; roundest first, and among equally round ones
+    /// the nearest first, so that mem=0x1234567 becomes 16M or 32M, never 1T.
     /// </summary>
     private static IEnumerable<ulong> RoundCandidates(ulong x)
     {
@@ -452,7 +640,7 @@ public sealed class Shrinker
             ulong unit = 1UL << shift;
             ulong down = x / unit * unit;
             foreach (ulong c in new[] { down, down + unit })
-                if (c != 0 && c >= down && seen.Add(c) && BitOperations.PopCount(c) < BitOperations.PopCount(x)) all.Add(c);
+                if (c != 0 && c >= down && c >= x / 2 && c / 2 <= x && seen.Add(c) && BitOperations.PopCount(c) < BitOperations.PopCount(x)) all.Add(c);
         }
         return all.OrderBy(BitOperations.PopCount).ThenBy(c => c > x ? c - x : x - c);
     }

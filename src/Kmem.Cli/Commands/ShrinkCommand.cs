@@ -61,7 +61,7 @@ public static class ShrinkCommand
             clock.Stop();
             var after = ScenarioSize.Of(result.Scenario);
             string outPath = r.GetValue(outFile) ?? DefaultOut(path);
-            var minimal = result.Scenario with
+            Scenario Annotated(string verdictLine) => result.Scenario with
             {
                 Header = result.Scenario.Header with
                 {
@@ -70,19 +70,21 @@ public static class ShrinkCommand
                         $"shrunk by: kmem-verify shrink {Path.GetFileName(path)} --target {info.Name}",
                         $"target: {info.Name}",
                         $"signature: {result.Verdict.Signature}",
-                        $"verdict: {result.Verdict}",
+                        $"verdict: {verdictLine}",
                         $"shrunk from {before.Ops} to {after.Ops} operations ({before.BootParams} to {after.BootParams} boot parameters) by kmem-verify {Cli.ToolVersion}",
                     ],
                 },
             };
-            string text = ScenarioPrinter.Print(minimal);
-            // What is written must replay: the same failure from the text itself.
-            var check = Run(ScenarioParser.Parse(text, outPath));
-            if (check.Signature != result.Verdict.Signature)
+            // What is written must replay: the same failure from the text itself. Its verdict (with the
+            // lines of the written file, not of the input) is the one reported.
+            var replayed = Run(ScenarioParser.Parse(ScenarioPrinter.Print(Annotated("-")), outPath));
+            if (replayed.Signature != result.Verdict.Signature)
             {
-                stderr.WriteLine($"kmem-verify: internal error: the shrunk scenario replays as {check.Signature}, not {result.Verdict.Signature}; keeping the input");
+                stderr.WriteLine($"kmem-verify: internal error: the shrunk scenario replays as {replayed.Signature}, not {result.Verdict.Signature}; keeping the input");
                 return ExitCodes.BadInput;
             }
+            var minimal = Annotated(replayed.ToString());
+            string text = ScenarioPrinter.Print(minimal);
             try
             {
                 string? dir = Path.GetDirectoryName(Path.GetFullPath(outPath));
@@ -103,7 +105,7 @@ public static class ShrinkCommand
                 var rec = Recorder.Record(minimal, info.Create, info.Name);
                 stdout.WriteLine(new VerdictJson
                 {
-                    Command = "shrink", ToolVersion = Cli.ToolVersion, Verdict = result.Verdict, Target = info.Name, Profile = minimal.ProfileName,
+                    Command = "shrink", ToolVersion = Cli.ToolVersion, Verdict = replayed, Target = info.Name, Profile = minimal.ProfileName,
                     File = path, ScenarioText = text, Explanation = rec.Explanation,
                     Extra = w =>
                     {
@@ -126,7 +128,7 @@ public static class ShrinkCommand
             stdout.WriteLine($"  before:    {Size(before)}");
             stdout.WriteLine($"  after:     {Size(after)}");
             stdout.WriteLine($"  time:      {seconds.ToString("0.000", CultureInfo.InvariantCulture)} s ({result.Attempts} runs, {result.Accepted} accepted, {result.StepsRun} operations run)");
-            stdout.WriteLine($"  {result.Verdict}");
+            stdout.WriteLine($"  {replayed}");
             stdout.WriteLine($"  written to {outPath}; replay with: kmem-verify replay {outPath} --target {info.Name} --trace");
             stdout.WriteLine();
             stdout.Write(text);

@@ -1,0 +1,107 @@
+using Kmem.Reference;
+using Kmem.Scenarios;
+using Kmem.Target;
+using Xunit;
+using MemRange = Kmem.Scenarios.Range;
+
+namespace Kmem.Properties;
+
+/// <summary>
+/// Tests added to kill surviving Stryker.NET mutants of src/Kmem.Reference (scripts/mutation.sh,
+/// docs/mutation-survivors.md). Each drives <see cref="ReferenceAllocator"/> through ITarget and its
+/// introspection and asserts a figure the original code gives and the mutant does not.
+/// </summary>
+public class MutationKillTests
+{
+    private const ulong MiB = 1UL << 20;
+    private const string P68 = "linux-6.8-x86_64";
+
+    private static MachineConfig Machine(string profile, ulong ram) => Banks(profile, [new MemRange(0, ram)]);
+
+    private static MachineConfig Banks(string profile, IReadOnlyList<MemRange> ram, IReadOnlyList<MemRange>? holes = null) => new()
+    {
+        Profile = Profiles.Get(profile)!,
+        Ram = ram,
+        Holes = holes ?? [],
+        Memmap = [],
+    };
+
+    /// <summary>64 MiB on 6.8: 16384 frames less the 256 of the low 1 MiB reservation.</summary>
+    private const long Managed64MiB = 16384 - 256;
+
+    private static ReferenceAllocator Boot(MachineConfig m)
+    {
+        var a = new ReferenceAllocator();
+        a.Boot(m);
+        Assert.Equal(Outcome.Ok, a.MemInit().Outcome);
+        return a;
+    }
+
+    /// <summary>Heap bytes of one free-list bit tree over <paramref name="length"/> slots: 8 bytes a word, one
+    /// word per 64 slots at level 0, one per 64 words at each level above, up to a single top word.</summary>
+    private static long BitTreeBytes(long length)
+    {
+        long bits = Math.Max(1, length), bytes = 0;
+        while (true)
+        {
+            long words = (bits + 63) / 64;
+            bytes += words * 8;
+            if (words == 1) return bytes;
+            bits = words;
+        }
+    }
+
+    /// <summary>
+    /// StateBytes = one byte per frame + the 31 per-order bit trees. Kills the BitTree.Bytes mutants
+    /// (<c>b += l.LongLength * 8</c> to <c>-=</c> or <c>/ 8</c>) and the <c>foreach</c>/<c>+=</c> mutants of StateBytes.
+    /// </summary>
+    [Theory]
+    [InlineData(64UL)]
+    [InlineData(1025UL)]
+    public void StateBytes_IsTheFrameMapPlusEveryOrdersBitTree(ulong ramMiB)
+    {
+        var a = Boot(Machine(P68, ramMiB * MiB));
+        long frames = (long)(ramMiB * MiB / 4096);
+        long expected = frames;
+        for (int o = 0; o < 31; o++) expected += BitTreeBytes(((frames - 1) >> o) + 1);
+        Assert.Equal(expected, a.StateBytes);
+    }
+
+    /// <summary>
+    /// Two RAM banks that touch at a byte that is not page aligned are one run once normalized, so the
+    /// frame straddling the junction is whole. Kills Intervals.Normalize <c>s.Start &lt;= result[^1].End</c>
+    /// to <c>&lt;</c> (adjacent runs left apart: FramesInside then drops that frame).
+    /// </summary>
+    [Fact]
+    public void AdjacentBanks_SplitInsideAPage_AreOneRun()
+    {
+        ulong cut = 32 * MiB + 2048;
+        var a = Boot(Banks(P68, [new MemRange(0, cut), new MemRange(cut, 64 * MiB - cut)]));
+        Assert.Equal(Managed64MiB, a.TotalManagedPages);
+    }
+
+    /// <summary>
+    /// A bank inside another adds nothing. Kills Intervals.Normalize <c>Math.Max(last.End, s.End)</c> to
+    /// <c>Math.Min</c> (the merged run would end at the inner bank's end).
+    /// </summary>
+    [Fact]
+    public void NestedBank_AddsNothing()
+    {
+        var a = Boot(Banks(P68, [new MemRange(0, 64 * MiB), new MemRange(2 * MiB, 1 * MiB)]));
+        Assert.Equal(Managed64MiB, a.TotalManagedPages);
+    }
+
+    /// <summary>
+    /// A hole inside one frame costs exactly that frame; one straddling a page boundary costs both
+    /// frames. Kills the FramesInside round-up mutants (<c>(s.Start &amp; mask) != 0 ? 1 : 0</c>).
+    /// </summary>
+    [Theory]
+    [InlineData(100UL, 100UL, 1L)]
+    [InlineData(4096UL - 100, 200UL, 2L)]
+    [InlineData(0UL, 4096UL, 1L)]
+    public void UnalignedHole_CostsEveryFrameItTouches(ulong offset, ulong size, long lost)
+    {
+        var a = Boot(Banks(P68, [new MemRange(0, 64 * MiB)], [new MemRange(32 * MiB + offset, size)]));
+        Assert.Equal(Managed64MiB - lost, a.TotalManagedPages);
+    }
+}
