@@ -78,6 +78,7 @@ public sealed class Shrinker
         }
         s = Truncate(s, best, "truncate");
         TrySlice(ref s);
+        TryBoundary(ref s);
         bool progress = true;
         while (progress && attempts < maxAttempts)
         {
@@ -190,6 +191,31 @@ public sealed class Shrinker
             Try(s with { Ops = keep.Select(i => all[i]).ToList() }, ref s, "slice");
     }
 
+    /// <summary>
+    /// A failing vmalloc alone, sized to fill the whole (fresh) vmalloc area with its guard page, give or
+    /// take a page: the boundary value where gap arithmetic goes wrong, reached by a long input only
+    /// through a fragmented area. The area's size comes from the model of the scenario's machine.
+    /// </summary>
+    private void TryBoundary(ref Scenario s)
+    {
+        if (best.Step < 1 || best.Step > s.Ops.Count || s.Ops[best.Step - 1] is not { Kind: OpKind.Vmalloc } op) return;
+        ulong area, page;
+        try
+        {
+            var machine = Target.MachineConfig.From(s);
+            var spec = new Model.KernelSpec(Bridge.ToModel(machine));
+            area = spec.VmallocEnd - spec.VmallocStart;
+            page = machine.Profile.PageSize;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OverflowException or OutOfMemoryException)
+        {
+            return;
+        }
+        if (area <= 4 * page || area > 1UL << 40) return;
+        foreach (ulong guard in new ulong[] { 1, 2, 0, 3 })
+            if (Try(s with { Ops = [op with { Number = area - guard * page }] }, ref s, "boundary")) return;
+    }
+
     /// <summary>For each operation, the indices of the operations that bound the names it refers to.</summary>
     private static List<int>[] Dependencies(IReadOnlyList<Op> ops)
     {
@@ -213,8 +239,10 @@ public sealed class Shrinker
         for (int chunk = Math.Max(1, s.Ops.Count / 2); chunk >= 1; chunk /= 2)
         {
             // From the end backwards: the failing operation is last, so the chunks right before it are
-            // tried first, and a removal never shifts the chunks still to be tried.
-            for (int end = s.Ops.Count; end > 0;)
+            // tried first, and a removal never shifts the chunks still to be tried. Chunks of more than
+            // one operation leave the failing operation in place (without it a candidate hardly ever
+            // fails the same way, and costs a whole run to find out).
+            for (int end = chunk > 1 ? s.Ops.Count - 1 : s.Ops.Count; end > 0;)
             {
                 int start = Math.Max(0, end - chunk);
                 if (start >= s.Ops.Count) { end = s.Ops.Count; continue; }
