@@ -111,12 +111,13 @@ public sealed class KernelSpec
     }
 
     /// <summary>Checks the page events of one operation. `gfp` is the mask the allocator must use for new pages.</summary>
-    private Violation? ApplyEvents(IReadOnlyList<ModelEvent> events, GfpBits gfp, string what, params AllocKind[] allowed)
+    private Violation? ApplyEvents(IReadOnlyList<ModelEvent> events, GfpBits gfp, string what, AllocKind allowed, AllocKind? alsoAllowed = null)
     {
-        foreach (var e in events)
+        for (int i = 0; i < events.Count; i++)
         {
+            var e = events[i];
             ulong addr = (ulong)e.Pfn << M.PageShift;
-            if (Array.IndexOf(allowed, e.Use) < 0)
+            if (e.Use != allowed && e.Use != alsoAllowed)
                 return new("ownership", $"{what} made a {e.Use} page {(e.Alloc ? "allocation" : "free")} at {PageSpec.Hex(addr)}, which it has no reason to");
             if (e.Alloc)
             {
@@ -174,8 +175,8 @@ public sealed class KernelSpec
             if (Outcome(what, got, null, mayFail, $"an order-{order} block can be had") is { } v) return v;
             if (ApplyEvents(events, gfp, what, AllocKind.LargeKmalloc) is { } ve) return ve;
             if (got != Result.Ok) return NetZero(events, what);
-            var a = Pages.OwnerOf((long)(addr >> M.PageShift));
-            if (a is null || a.Kind != AllocKind.LargeKmalloc || (ulong)a.FirstPfn << M.PageShift != addr || a.Order != order)
+            var a = addr % PageSize == 0 ? Pages.AllocationAt((long)(addr >> M.PageShift)) : null;
+            if (a is not { Kind: AllocKind.LargeKmalloc } la || la.Order != order)
                 return new("ownership", $"{what} returned {PageSpec.Hex(addr)}, which is not the start of an order-{order} page block taken for it");
             return AddObject(what, new Obj(addr, size, ObjKind.Large, 0));
         }
@@ -203,7 +204,7 @@ public sealed class KernelSpec
         if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it frees a live object");
         RemoveObject(o);
         if (ApplyEvents(events, GfpBits.Kernel, what, o.Kind == ObjKind.Large ? AllocKind.LargeKmalloc : AllocKind.Slab) is { } v) return v;
-        if (o.Kind == ObjKind.Large && Pages.OwnerOf((long)(addr >> M.PageShift)) is { Kind: AllocKind.LargeKmalloc } left)
+        if (o.Kind == ObjKind.Large && Pages.AllocationAt((long)(addr >> M.PageShift)) is { Kind: AllocKind.LargeKmalloc } left)
             return new("ownership", $"{what} freed a large kmalloc but its order-{left.Order} block is still allocated");
         return null;
     }
@@ -281,9 +282,8 @@ public sealed class KernelSpec
     private Violation? CheckSlabObject(string what, ulong addr, ulong extent, ulong align, ulong objectSize, ulong? cache, bool dma)
     {
         long pfn = (long)(addr >> M.PageShift);
-        var page = Pages.OwnerOf(pfn);
         string whose = cache is { } h ? $"cache {PageSpec.Hex(h)}" : $"a kmalloc-{objectSize} cache";
-        if (page is null || page.Kind != AllocKind.Slab)
+        if (Pages.OwnerOf(pfn) is not { Kind: AllocKind.Slab } page)
             return new("slab", $"{what} returned {PageSpec.Hex(addr)}, which is not inside a slab page ({Pages.Describe(pfn)})");
         bool rightCache = cache is { } hc ? page.Owner == hc : page.ObjectSize == objectSize && !caches.ContainsKey(page.Owner);
         if (!rightCache)
@@ -348,6 +348,7 @@ public sealed class KernelSpec
             if (a.Start < area.Start + area.Size && area.Start < a.Start + a.Size)
                 return new("no-double-mapping", $"{what}: the area {PageSpec.Hex(area.Start)}..{PageSpec.Hex(area.Start + area.Size)} (guard page included) overlaps the live {(a.Ioremap ? "ioremap" : "vmalloc")} area {PageSpec.Hex(a.Start)}..{PageSpec.Hex(a.Start + a.Size)}");
         areas[area.Start] = area;
+        vmFiguresStale = true;
         return null;
     }
 
@@ -383,6 +384,7 @@ public sealed class KernelSpec
             return Outcome(what, got, Result.BUG, false, $"{PageSpec.Hex(addr)} is not the start of a live vmalloc area") ?? NoEvents(events, what, "it is misuse");
         if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it frees a live vmalloc area");
         areas.Remove(addr);
+        vmFiguresStale = true;
         if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Vmalloc) is { } v) return v;
         long left = Pages.PagesOwnedBy(AllocKind.Vmalloc, addr);
         return left == 0 ? null : new("ownership", $"{what} left {left} of its backing pages allocated");
@@ -432,6 +434,7 @@ public sealed class KernelSpec
             return Outcome(what, got, Result.BUG, false, $"{PageSpec.Hex(addr)} is not in the first page of a live ioremap area");
         if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it unmaps a live ioremap area");
         areas.Remove(start);
+        vmFiguresStale = true;
         return null;
     }
 
@@ -493,8 +496,8 @@ public sealed class KernelSpec
         if (Outcome(what, got, null, mayFail, $"an order-{order} block in ZONE_DMA can be had") is { } v) return v;
         if (ApplyEvents(events, dmaGfp, what, AllocKind.Dma) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);
-        var a = Pages.OwnerOf((long)(addr >> M.PageShift));
-        if (a is null || a.Kind != AllocKind.Dma || (ulong)a.FirstPfn << M.PageShift != addr || a.Order != order)
+        var a = addr % PageSize == 0 ? Pages.AllocationAt((long)(addr >> M.PageShift)) : null;
+        if (a is not { Kind: AllocKind.Dma } da || da.Order != order)
             return new("ownership", $"{what} returned {PageSpec.Hex(addr)}, which is not the start of an order-{order} block taken for it");
         dmaBuffers[addr] = order;
         return null;
@@ -518,20 +521,29 @@ public sealed class KernelSpec
 
     // ------------------------------------------------------------------ meminfo
 
+    // VmallocUsed and VmallocChunk change only with the areas: recomputed after a change, not per call.
+    private bool vmFiguresStale = true;
+    private ulong vmUsed, vmChunk;
+
     public MeminfoModel Meminfo()
     {
         ulong pg = PageSize;
-        ulong used = 0, chunk = 0, cursor = VmallocStart;
-        foreach (var a in areas.Values)
+        if (vmFiguresStale)
         {
-            used += a.Size;
-            if (a.Start > cursor) chunk = Math.Max(chunk, a.Start - cursor);
-            cursor = Math.Max(cursor, a.Start + a.Size);
+            ulong used = 0, chunk = 0, cursor = VmallocStart;
+            foreach (var a in areas.Values)
+            {
+                used += a.Size;
+                if (a.Start > cursor) chunk = Math.Max(chunk, a.Start - cursor);
+                cursor = Math.Max(cursor, a.Start + a.Size);
+            }
+            if (VmallocEnd > cursor) chunk = Math.Max(chunk, VmallocEnd - cursor);
+            (vmUsed, vmChunk, vmFiguresStale) = (used, chunk, false);
         }
-        if (VmallocEnd > cursor) chunk = Math.Max(chunk, VmallocEnd - cursor);
+        long[] m = Pages.Managed, f = Pages.FreeCount;
         return new MeminfoModel(
-            (ulong)Pages.Managed.Sum() * pg, (ulong)Pages.FreeCount.Sum() * pg,
-            VmallocEnd - VmallocStart, used, chunk,
+            (ulong)(m[0] + m[1] + m[2] + m[3]) * pg, (ulong)(f[0] + f[1] + f[2] + f[3]) * pg,
+            VmallocEnd - VmallocStart, vmUsed, vmChunk,
             (ulong)Pages.FreeCount[0] * pg, (ulong)Pages.FreeCount[1] * pg, (ulong)Pages.FreeCount[2] * pg, (ulong)Pages.FreeCount[3] * pg);
     }
 }

@@ -27,7 +27,6 @@ public sealed class Layout
         var usableAdded = m.Memmap.Where(e => e.Type == MemmapType.Usable).Select(e => (e.Start, e.Size));
         var anyRam = Intervals.Union(ram.Concat(usableAdded));
         var reserved = Intervals.Union(m.Memmap.Where(e => e.Type == MemmapType.Reserved).Select(e => (e.Start, e.Size)));
-        ulong memLimit = m.MemLimit ?? ulong.MaxValue;
 
         // Frames exist up to the end of RAM: a reserved range beyond RAM reserves nothing the
         // allocators could touch, and must not size the map (memmap=64T!0 on 256 MiB).
@@ -58,26 +57,37 @@ public sealed class Layout
         // Classify every frame.
         Initial = new FrameKind[FrameCount];
         long lowReservedFrames = (long)((m.LowReserved + PageSize - 1) >> PageShift);
+        // Each RAM frame f is, in this order of precedence: AboveMem when its end passes mem=
+        // (f >= memLimit / PageSize), Unmanaged at or above the lowmem limit without HighMem, Reserved
+        // below the profile's low reservation, else Free. Those are thresholds on f, so each bank is
+        // filled as (at most) four runs instead of frame by frame.
+        long aboveFrom = m.MemLimit is { } ml ? (long)(ml >> PageShift) : long.MaxValue;
+        long unmanagedFrom = m.HasHighMem ? long.MaxValue : lowmemEnd;
         foreach (var (s, z) in anyRam)
         {
             // Only frames wholly inside RAM are RAM (PFN_UP start, PFN_DOWN end).
             long first = (long)((s + PageSize - 1) >> PageShift), end = (long)((s + z) >> PageShift);
-            for (long f = first; f < end; f++)
-            {
-                ulong addr = (ulong)f << PageShift;
-                Initial[f] = addr + PageSize > memLimit ? FrameKind.AboveMem
-                    : f >= lowmemEnd && !m.HasHighMem ? FrameKind.Unmanaged
-                    : f < lowReservedFrames ? FrameKind.Reserved
-                    : FrameKind.Free;
-            }
+            if (first >= end) continue;
+            long above = Math.Clamp(aboveFrom, first, end);
+            long unmanaged = Math.Clamp(unmanagedFrom, first, above);
+            long free = Math.Clamp(lowReservedFrames, first, unmanaged);
+            Fill(first, free, FrameKind.Reserved);
+            Fill(free, unmanaged, FrameKind.Free);
+            Fill(unmanaged, above, FrameKind.Unmanaged);
+            Fill(above, end, FrameKind.AboveMem);
         }
         foreach (var (s, z) in reserved)
         {
             // A reserved range covers every frame it touches.
             if (s >= top) continue;
             long first = (long)(s >> PageShift), end = (long)(Math.Min(s + z, top) + PageSize - 1 >> PageShift);
-            for (long f = first; f < end && f < FrameCount; f++) Initial[f] = FrameKind.MemmapReserved;
+            Fill(first, Math.Min(end, FrameCount), FrameKind.MemmapReserved);
         }
+    }
+
+    private void Fill(long start, long end, FrameKind k)
+    {
+        if (start < end) Initial.AsSpan((int)start, (int)(end - start)).Fill(k);
     }
 
     public MZone ZoneOf(long pfn)

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Kmem.Model;
 
 /// <summary>A broken rule: the invariant's stable name (docs/semantics.md) and what happened.</summary>
@@ -7,7 +9,7 @@ public readonly record struct Violation(string Invariant, string Message);
 public enum AllocKind { Memblock, Pages, Slab, LargeKmalloc, Vmalloc, Dma }
 
 /// <summary>A live allocation of frames. Owner: cache handle (Slab) or area start (Vmalloc); ObjectSize: slab objects' size.</summary>
-public sealed record Allocation(int Id, AllocKind Kind, long FirstPfn, long Pages, int Order, ulong Owner = 0, ulong ObjectSize = 0);
+public readonly record struct Allocation(int Id, AllocKind Kind, long FirstPfn, long Pages, int Order, ulong Owner = 0, ulong ObjectSize = 0);
 
 /// <summary>
 /// The specification of physical memory: the abstract state (what every frame is, which
@@ -21,9 +23,10 @@ public sealed class PageSpec
     public Machine Machine { get; }
     private readonly FrameKind[] kind;
     private readonly Dictionary<long, Allocation> liveByFirstPfn = new();
-    private readonly SortedSet<long> liveStarts = new();
     private readonly List<(long Start, long End)> dirty = new();
-    private readonly Dictionary<(AllocKind, ulong), long> pagesByOwner = new();
+    // Frames held per (kind, owner): one dictionary per kind (a tuple key hashes slowly, and this
+    // runs for every backing page of a vmalloc).
+    private readonly Dictionary<ulong, long>[] pagesByOwner = Enum.GetValues<AllocKind>().Select(_ => new Dictionary<ulong, long>()).ToArray();
     private bool allDirty = true;
 
     /// <summary>
@@ -32,7 +35,14 @@ public sealed class PageSpec
     /// </summary>
     public IReadOnlyList<(long Start, long End)>? Dirty => allDirty ? null : dirty;
     public void ClearDirty() { dirty.Clear(); allDirty = false; }
-    private void MarkDirty(long start, long end) { if (!allDirty) dirty.Add((start, end)); }
+    private void MarkDirty(long start, long end)
+    {
+        if (allDirty) return;
+        // Runs of pages taken one after another (vmalloc's backing pages) mostly touch: one range.
+        if (dirty.Count > 0 && dirty[^1].End == start) dirty[^1] = (dirty[^1].Start, end);
+        else if (dirty.Count > 0 && dirty[^1].Start == end) dirty[^1] = (start, dirty[^1].End);
+        else dirty.Add((start, end));
+    }
     private int nextId = 1;
 
     public bool InitDone { get; private set; }
@@ -108,8 +118,8 @@ public sealed class PageSpec
         if (got != Result.Ok) return Unexpected(got, "Ok");
         InitDone = true;
         allDirty = true;
-        for (long f = 0; f < FrameCount; f++)
-            if (kind[f] == FrameKind.Free) Managed[(int)Layout.ZoneOf(f)]++;
+        for (int z = 0; z < 4; z++)
+            Managed[z] = Count(Layout.Zones[z].Start, Layout.Zones[z].End, FrameKind.Free);
         Array.Copy(Managed, FreeCount, 4);
         if (Machine.Watermarks) ComputeWatermarks();
         return null;
@@ -310,16 +320,24 @@ public sealed class PageSpec
         return m;
     }
 
+    /// <summary>The live allocation that starts at a frame, or null.</summary>
+    public Allocation? AllocationAt(long pfn) => liveByFirstPfn.TryGetValue(pfn, out var a) ? a : null;
+
     /// <summary>The live allocation holding a frame, or null.</summary>
     public Allocation? OwnerOf(long pfn)
     {
-        if (!Sorted.Last(liveStarts, long.MinValue, pfn, out long start)) return null;
-        var a = liveByFirstPfn[start];
-        return pfn < a.FirstPfn + a.Pages ? a : null;
+        if (KindOf(pfn) is not (FrameKind.Allocated or FrameKind.Memblock)) return null;
+        // Blocks from the page allocator start at a multiple of their size: try each order's start.
+        for (int order = 0; order <= LargestOrder; order++)
+            if (liveByFirstPfn.TryGetValue(pfn & ~((1L << order) - 1), out var b) && pfn < b.FirstPfn + b.Pages) return b;
+        // Anything else (memblock runs): look through them all.
+        foreach (var a in liveByFirstPfn.Values)
+            if (pfn >= a.FirstPfn && pfn < a.FirstPfn + a.Pages) return a;
+        return null;
     }
 
     /// <summary>Frames held by live allocations of a kind and owner (kept as a count; <see cref="OwnedBy"/> is the slow listing).</summary>
-    public long PagesOwnedBy(AllocKind kind, ulong owner) => pagesByOwner.TryGetValue((kind, owner), out long n) ? n : 0;
+    public long PagesOwnedBy(AllocKind kind, ulong owner) => pagesByOwner[(int)kind].TryGetValue(owner, out long n) ? n : 0;
 
     /// <summary>Every live allocation of a kind and owner (slow; for messages).</summary>
     public IEnumerable<Allocation> OwnedBy(AllocKind kind, ulong owner) =>
@@ -400,9 +418,8 @@ public sealed class PageSpec
             prevEnd = pfn + size;
             if (pfn + size > FrameCount || Layout.ZoneOf(pfn) != Layout.ZoneOf(pfn + size - 1))
                 return new("free-blocks", $"free order-{order} block at {Hex(Addr(pfn))} does not lie inside one zone");
-            for (long f = pfn; f < pfn + size; f++)
+            if (FirstNotFree(pfn, pfn + size) is var f && f >= 0)
             {
-                if (kind[f] == FrameKind.Free) continue;
                 string inv = kind[f] is FrameKind.AboveMem or FrameKind.MemmapReserved ? "limits"
                     : kind[f] == FrameKind.Allocated ? "no-double-mapping" : "free-blocks";
                 return new(inv, $"free order-{order} block at {Hex(Addr(pfn))} contains frame {Hex(Addr(f))}, which is {Describe(f)}");
@@ -428,9 +445,7 @@ public sealed class PageSpec
             if (order >= LargestOrder) continue;
             long parent = pfn & ~((2L << order) - 1), parentSize = 2L << order;
             if (parent + parentSize > FrameCount || Layout.ZoneOf(parent) != Layout.ZoneOf(parent + parentSize - 1)) continue;
-            bool allFree = true;
-            for (long f = parent; f < parent + parentSize && allFree; f++) allFree = kind[f] == FrameKind.Free;
-            if (allFree)
+            if (FirstNotFree(parent, parent + parentSize) < 0)
             {
                 long buddy = pfn ^ (1L << order);
                 return new("coalescing", $"free order-{order} blocks at {Hex(Addr(pfn))} and its buddy {Hex(Addr(buddy))} in {Layout.ZoneOf(pfn)} were left unmerged: their order-{order + 1} parent at {Hex(Addr(parent))} is wholly free");
@@ -447,9 +462,8 @@ public sealed class PageSpec
         long b = (start + alignPages - 1) / alignPages * alignPages;
         while (b + pages <= end)
         {
-            long f = b;
-            while (f < b + pages && kind[f] == FrameKind.Free) f++;
-            if (f == b + pages) return b;
+            long f = FirstNotFree(b, b + pages);
+            if (f < 0) return b;
             b = (f + alignPages) / alignPages * alignPages;
         }
         return null;
@@ -465,10 +479,18 @@ public sealed class PageSpec
 
     private Violation? BadFrames(long first, long pages)
     {
-        for (long f = first; f < first + pages; f++)
+        // The first frame of the run that is not free; frames outside the map are holes.
+        long f = -1;
+        if (first < 0) f = first;
+        else
+        {
+            long inMap = Math.Min(first + pages, FrameCount);
+            if (first < inMap) f = FirstNotFree(first, inMap);
+            if (f < 0 && first + pages > FrameCount) f = Math.Max(first, FrameCount);
+        }
+        if (f != -1 || first < 0)
         {
             var k = KindOf(f);
-            if (k == FrameKind.Free) continue;
             string inv = k == FrameKind.Allocated ? "no-double-mapping"
                 : k is FrameKind.AboveMem or FrameKind.MemmapReserved ? "limits"
                 : "ownership";
@@ -477,6 +499,19 @@ public sealed class PageSpec
         return null;
     }
 
+
+    // The frame map as bytes, so that scanning and filling a run of frames is one vectorised span
+    // operation (IndexOfAnyExcept, Count, Fill) instead of a loop: the same meaning, 10-30x faster.
+    private Span<byte> Frames(long start, long end) => MemoryMarshal.AsBytes(kind.AsSpan((int)start, (int)(end - start)));
+
+    /// <summary>The first frame in [start, end) that is not free, or -1 (the range must lie inside the map).</summary>
+    private long FirstNotFree(long start, long end)
+    {
+        int i = Frames(start, end).IndexOfAnyExcept((byte)FrameKind.Free);
+        return i < 0 ? -1 : start + i;
+    }
+
+    private long Count(long start, long end, FrameKind k) => start >= end ? 0 : Frames(start, end).Count((byte)k);
 
     public string Describe(long pfn)
     {
@@ -497,21 +532,19 @@ public sealed class PageSpec
 
     private void Take(long first, long pages, FrameKind k, AllocKind ak, int order, ulong owner = 0, ulong objectSize = 0)
     {
-        for (long f = first; f < first + pages; f++) kind[f] = k;
+        Frames(first, first + pages).Fill((byte)k);
         MarkDirty(first, first + pages);
         liveByFirstPfn[first] = new Allocation(nextId++, ak, first, pages, order, owner, objectSize);
-        liveStarts.Add(first);
-        pagesByOwner[(ak, owner)] = PagesOwnedBy(ak, owner) + pages;
+        pagesByOwner[(int)ak][owner] = PagesOwnedBy(ak, owner) + pages;
     }
 
     private void Release(Allocation a)
     {
-        for (long f = a.FirstPfn; f < a.FirstPfn + a.Pages; f++) kind[f] = FrameKind.Free;
+        Frames(a.FirstPfn, a.FirstPfn + a.Pages).Fill((byte)FrameKind.Free);
         MarkDirty(a.FirstPfn, a.FirstPfn + a.Pages);
         liveByFirstPfn.Remove(a.FirstPfn);
-        liveStarts.Remove(a.FirstPfn);
         long left = PagesOwnedBy(a.Kind, a.Owner) - a.Pages;
-        if (left == 0) pagesByOwner.Remove((a.Kind, a.Owner)); else pagesByOwner[(a.Kind, a.Owner)] = left;
+        if (left == 0) pagesByOwner[(int)a.Kind].Remove(a.Owner); else pagesByOwner[(int)a.Kind][a.Owner] = left;
     }
 
     private string MaxOrderText() => Machine.MaxOrderInclusive

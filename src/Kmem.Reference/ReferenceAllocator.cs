@@ -675,23 +675,30 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
     /// The free blocks whose head frame lies in <c>[startPfn, endPfn)</c>, grouped by order (ascending)
     /// and by address within an order. Costs O(orders + blocks found + range / 64 / 2^order).
     /// </summary>
-    public IEnumerable<FreeBlock> FreeBlocksIn(ulong startPfn, ulong endPfn)
+    public void AddFreeBlocksIn(ulong startPfn, ulong endPfn, List<FreeBlock> into)
     {
         ulong end = Math.Min(endPfn, (ulong)_frameCount);
-        if (startPfn >= end) yield break;
+        if (startPfn >= end) return;
         uint any = _orderMask[0] | _orderMask[1] | _orderMask[2] | _orderMask[3];
         for (int o = 0; o < OrderSlots; o++)
         {
             if ((any & (1u << o)) == 0) continue;
             var tree = _free[o];
             long slot = (long)((startPfn + (1UL << o) - 1) >> o);
-            long limit = (long)((end + (1UL << o) - 1) >> o); // slots whose head is below end
+            long limit = (long)((end + (1UL << o) - 1) >> o);
             while ((slot = tree.Next(slot, limit)) >= 0)
             {
                 ulong pfn = (ulong)slot << o;
-                yield return new FreeBlock(pfn, o, ZoneOf((uint)pfn));
+                into.Add(new FreeBlock(pfn, o, ZoneOf((uint)pfn)));
                 slot++;
             }
         }
+    }
+
+    public IEnumerable<FreeBlock> FreeBlocksIn(ulong startPfn, ulong endPfn)
+    {
+        var list = new List<FreeBlock>();
+        AddFreeBlocksIn(startPfn, endPfn, list);
+        return list;
     }
 }

@@ -108,6 +108,15 @@ public interface IBuddyIntrospection
     /// <summary>The free blocks whose first frame lies in [startPfn, endPfn); cheap for small ranges.</summary>
     IEnumerable<FreeBlock> FreeBlocksIn(ulong startPfn, ulong endPfn);
 
+    /// <summary>
+    /// The same blocks as <see cref="FreeBlocksIn(ulong, ulong)"/>, appended to a list: the incremental
+    /// checks call this after every operation, so a target can answer without an iterator.
+    /// </summary>
+    void AddFreeBlocksIn(ulong startPfn, ulong endPfn, List<FreeBlock> into)
+    {
+        foreach (var b in FreeBlocksIn(startPfn, endPfn)) into.Add(b);
+    }
+
     /// <summary>Pages on the free lists of a zone (the target's own counter).</summary>
     long FreePageCount(Zone zone);
 }
