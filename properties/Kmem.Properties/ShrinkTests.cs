@@ -10,8 +10,9 @@ namespace Kmem.Properties;
 
 /// <summary>
 /// The shrinker's quality bar: on every known-buggy target, a long failing input shrinks to exactly
-/// the recorded minimal number of operations for its signature, fast; and each kind of move does
-/// what it says (truncation, merging allocations, rounding boot parameters, strictly simpler only).
+/// the recorded minimal number of operations for its signature, within a deterministic work budget;
+/// and each kind of move does what it says (truncation, merging allocations, absorbing them into a
+/// smaller machine, the watermark boundary, rounding boot parameters, strictly simpler only).
 /// </summary>
 public class ShrinkTests(ITestOutputHelper output)
 {
@@ -22,19 +23,15 @@ public class ShrinkTests(ITestOutputHelper output)
     public static IEnumerable<object[]> LongCases =>
         from t in KnownBugs.All
         from late in new[] { false, true }
-        where !(late && t.Name == WatermarkBug)
         from seed in Seeds
         select new object[] { t.Name, late, seed };
-
-    /// <summary>The one known gap: see <see cref="A_watermark_bug_from_a_long_late_input_shrinks_to_a_handful_of_operations"/>.</summary>
-    private const string WatermarkBug = "buggy:kernel-uses-atomic-reserves";
 
     private static ulong[] Seeds =>
         Environment.GetEnvironmentVariable("KMEM_SHRINK_SEEDS") is { Length: > 0 } s ? s.Split(',').Select(ulong.Parse).ToArray() : [1, 2];
 
     [Theory]
     [MemberData(nameof(LongCases))]
-    public void A_long_failing_input_shrinks_to_the_recorded_minimum_in_under_two_seconds(string name, bool late, ulong seed)
+    public void A_long_failing_input_shrinks_to_the_recorded_minimum_within_a_work_budget(string name, bool late, ulong seed)
     {
         var info = TargetRegistry.Get(name)!;
         var (input, inputVerdict) = LongScenarios.Make(info, Length, seed, late);
@@ -46,8 +43,9 @@ public class ShrinkTests(ITestOutputHelper output)
         var result = Shrinker.Shrink(input, s => ScenarioRunner.Run(s, info.Create));
         clock.Stop();
         var cpu = ThreadCpu.Now() - cpu0;
+        var minimum = info.Minimal.FirstOrDefault(m => m.Signature == result.Verdict.Signature);
         output.WriteLine($"{name} seed {seed} {(late ? "late" : "early")}: {input.Ops.Count} ops, {input.Header.Boot.Count} boot params, " +
-                         $"failing {inputVerdict.Signature} at step {inputVerdict.Step} -> {result.Scenario.Ops.Count} ops, {result.Scenario.Header.Boot.Count} boot params " +
+                         $"failing {inputVerdict.Signature} at step {inputVerdict.Step} -> {result.Scenario.Ops.Count} ops (minimum {minimum?.Ops.ToString() ?? "?"}), {result.Scenario.Header.Boot.Count} boot params " +
                          $"in {clock.Elapsed.TotalMilliseconds:0} ms wall, {cpu?.TotalMilliseconds.ToString("0") ?? "?"} ms cpu ({result.Attempts} runs, {result.StepsRun} steps)");
 
         Assert.Equal(inputVerdict.Signature, result.Verdict.Signature);
@@ -58,7 +56,6 @@ public class ShrinkTests(ITestOutputHelper output)
         Assert.Equal(result.Verdict.Signature, ScenarioRunner.Run(reparsed, info.Create).Signature);
         Assert.True(Corpus.Run(reparsed).Ok, $"the shrunk scenario fails on the reference:\n{text}");
 
-        var minimum = info.Minimal.FirstOrDefault(m => m.Signature == result.Verdict.Signature);
         Assert.True(minimum is not null, $"{name}: signature {result.Verdict.Signature} has no recorded minimum");
         // Never more than the recorded minimum. Fewer (a valid counterexample, checked above) means the
         // record in KnownBugs.cs is too high: noted in the output, not failed.
@@ -66,37 +63,33 @@ public class ShrinkTests(ITestOutputHelper output)
             $"{name}: shrunk to {result.Scenario.Ops.Count} operations, the minimum for {minimum.Signature} is {minimum.Ops}:\n{text}");
         if (result.Scenario.Ops.Count < minimum.Ops)
             output.WriteLine($"NOTE: {name} {minimum.Signature} has a {result.Scenario.Ops.Count}-operation counterexample; KnownBugs records {minimum.Ops}:\n{text}");
-        // The bar is 2 s. Measured as this thread's CPU time where the OS tells it (tests run in
-        // parallel, on shared machines), else as wall time.
-        var spent = cpu ?? clock.Elapsed;
-        Assert.True(spent < TimeSpan.FromSeconds(2), $"{name}: shrinking took {spent.TotalSeconds:0.00} s ({(cpu is null ? "wall" : "cpu")})");
+        // The 2-second bar is a wall-clock figure, measured by `kmem-verify bench` (shrink time column),
+        // not asserted here (house rule: no timing in tests). What a test can hold deterministically is
+        // the work: a shrinker that went quadratic, or lost its late-failure cut, runs far more steps.
+        Assert.True(result.Attempts <= 200, $"{name}: {result.Attempts} runs of the target (budget 200)");
+        Assert.True(result.StepsRun <= 30L * input.Ops.Count, $"{name}: {result.StepsRun} steps run for a {input.Ops.Count}-operation input (budget 30 per operation)");
     }
 
     /// <summary>
-    /// Known gap. This bug shows only when free memory lands in a narrow window (between the reduced and
-    /// the real min watermark); a long input gets there with many allocations that are never freed.
-    /// The shrinker replaces them by a smaller machine (the "absorb" move: drop them, shrink mem= or the
-    /// top bank, or add a hole in ZONE_DMA, by the pages they took, give or take a few), but estimating
-    /// those pages from the scenario alone (slab orders, vmalloc pages) sometimes misses the window, and
-    /// it stops at a few operations instead of the recorded 1. Asserted here: a handful, fast enough.
+    /// A watermark failure that the long late input of <c>buggy:kernel-uses-atomic-reserves</c> (seed 1)
+    /// used to stop at: a vmalloc fills DMA32 to just above its low watermark, and an order-0 allocation
+    /// then shows the bug. No removal or absorption keeps the window; the failing allocation alone, as
+    /// one larger block on a machine sized by the model's watermark arithmetic, does.
     /// </summary>
-    [Theory]
-    [InlineData(1UL)]
-    [InlineData(2UL)]
-    [InlineData(3UL)]
-    public void A_watermark_bug_from_a_long_late_input_shrinks_to_a_handful_of_operations(ulong seed)
+    [Fact]
+    public void A_watermark_failure_becomes_one_allocation_at_the_watermark_boundary()
     {
-        var info = TargetRegistry.Get(WatermarkBug)!;
-        var (input, inputVerdict) = LongScenarios.Make(info, Length, seed, late: true);
-        var cpu0 = ThreadCpu.Now();
-        var clock = Stopwatch.StartNew();
-        var result = Shrinker.Shrink(input, s => ScenarioRunner.Run(s, info.Create));
-        var spent = ThreadCpu.Now() - cpu0 ?? clock.Elapsed;
-        output.WriteLine($"{WatermarkBug} seed {seed} late: {input.Ops.Count} ops -> {result.Scenario.Ops.Count} in {spent.TotalMilliseconds:0} ms\n{ScenarioPrinter.Print(result.Scenario)}");
-        Assert.Equal(inputVerdict.Signature, result.Verdict.Signature);
-        var minimum = info.Minimal.Single(m => m.Signature == result.Verdict.Signature);
-        Assert.InRange(result.Scenario.Ops.Count, minimum.Ops, minimum.Ops + 7);
-        Assert.True(spent < TimeSpan.FromSeconds(4), $"shrinking took {spent.TotalSeconds:0.00} s");
+        var info = TargetRegistry.Get("buggy:kernel-uses-atomic-reserves")!;
+        var s = ScenarioParser.Parse("profile linux-6.8-x86_64\nram 32M\nboot mem=17840K\nv = vmalloc 0x15e449\np = alloc_pages 0\n");
+        var v = ScenarioRunner.Run(s, info.Create);
+        Assert.Equal("zone/alloc_pages", v.Signature);
+        var result = Shrinker.Shrink(s, c => ScenarioRunner.Run(c, info.Create));
+        output.WriteLine($"{result.Attempts} runs\n{ScenarioPrinter.Print(result.Scenario)}");
+        Assert.Equal("zone/alloc_pages", result.Verdict.Signature);
+        var op = Assert.Single(result.Scenario.Ops);
+        Assert.Equal(OpKind.AllocPages, op.Kind);
+        Assert.True(result.AcceptedBy.ContainsKey("boundary"));
+        Assert.True(result.Attempts <= 40, $"{result.Attempts} runs");
         Assert.True(Corpus.Run(ScenarioParser.Parse(ScenarioPrinter.Print(result.Scenario))).Ok);
     }
 

@@ -24,9 +24,13 @@ public sealed record ShrinkResult(Scenario Scenario, Verdict Verdict, int Attemp
 /// <list type="number">
 /// <item>truncate: operations after the failing step never run, so they go without a run;</item>
 /// <item>slice: the failing operation with only the operations it refers to (one run);</item>
+/// <item>boundary: the failing operation alone at a boundary value the model computes: a vmalloc that
+/// fills the vmalloc area, or an allocation on a machine sized to leave its zone at a watermark
+/// (<see cref="TryWatermarkBoundary"/>);</item>
 /// <item>chunks: delta debugging, removing big chunks first, halving down to single operations;</item>
 /// <item>merge: two allocations replaced by one larger (their frees merge with them), two memblock
 /// allocations by one of the summed size;</item>
+/// <item>absorb: allocations never freed dropped, and the machine made smaller by what they took;</item>
 /// <item>header: boot parameters, memmap entries, holes and banks dropped; banks, holes, then boot
 /// parameters moved to round values (fewer set bits, within a factor of two);</item>
 /// <item>values: expectations and flags dropped, orders and sizes lowered and rounded;</item>
@@ -48,6 +52,8 @@ public sealed class Shrinker
     private readonly Dictionary<string, int> acceptedBy = new();
     /// <summary>Short candidates already run and rejected (runs are deterministic: a second run would reject them again).</summary>
     private readonly HashSet<string> rejected = new(StringComparer.Ordinal);
+    /// <summary>Machines (header and failing operation) the watermark boundary move has already been tried on.</summary>
+    private readonly HashSet<string> boundaryTried = new(StringComparer.Ordinal);
     private const int MemoMaxOps = 200;
 
     public Shrinker(Func<Scenario, Verdict> run, Verdict original, int maxAttempts = 50_000)
@@ -79,12 +85,14 @@ public sealed class Shrinker
         s = Truncate(s, best, "truncate");
         TrySlice(ref s);
         TryBoundary(ref s);
+        TryWatermarkBoundary(ref s);
         bool progress = true;
         while (progress && attempts < maxAttempts)
         {
             progress = RemoveChunks(ref s);
             progress |= MergeOps(ref s);
             progress |= Absorb(ref s);
+            progress |= TryWatermarkBoundary(ref s);
             progress |= Retarget(ref s);
             progress |= SimplifyHeader(ref s);
             progress |= SimplifyOps(ref s);
@@ -111,7 +119,7 @@ public sealed class Shrinker
         }
     }
 
-    private bool Try(Scenario candidate, ref Scenario current, string move, bool validate = false)
+    private bool Try(Scenario candidate, ref Scenario current, string move, bool validate = false, ulong grow = 0)
     {
         if (attempts >= maxAttempts) return false;
         // Only strictly simpler candidates, so shrinking always ends (no move can undo another).
@@ -119,7 +127,7 @@ public sealed class Shrinker
         // Header and value moves can leave the language (a bank that overlaps another, an order the
         // parser refuses): the result is written as .kmem, so it must parse back. Nor may they grow
         // the physical address space: a bank moved up to a round 1 TiB makes every run scan 2^28 frames.
-        if (validate && (Top(candidate) > Top(current) || !Parses(candidate))) return false;
+        if (validate && (Top(candidate) > Sat(Top(current), grow) || !Parses(candidate))) return false;
         string? key = candidate.Ops.Count <= MemoMaxOps ? ScenarioPrinter.Print(candidate) : null;
         if (key is not null && rejected.Contains(key)) return false;
         var v = Run(candidate);
@@ -214,6 +222,144 @@ public sealed class Shrinker
         if (area <= 4 * page || area > 1UL << 40) return;
         foreach (ulong guard in new ulong[] { 1, 2, 0, 3 })
             if (Try(s with { Ops = [op with { Number = area - guard * page }] }, ref s, "boundary")) return;
+    }
+
+    /// <summary>
+    /// A watermark failure (signature <c>watermarks/…</c> or <c>zone/…</c>) needs a zone whose free pages
+    /// sit right at a watermark; a long input gets there by filling memory one allocation at a time, and
+    /// no removal or absorption keeps such a narrow window reliably. Here: the failing allocation alone,
+    /// as one larger block, on the same machine with its top of memory moved (banks, else mem=) to end
+    /// inside one zone of the allocation's zone list, sized so that the block leaves that zone exactly at
+    /// its min or low watermark, or halfway into GFP_ATOMIC's reserves below it: the boundary where
+    /// watermark arithmetic goes wrong. A zone choice (<c>zone/…</c>) needs a lower zone to fall back on,
+    /// so the first zone of the list is tried first; a watermark verdict (the allocation must fail) needs
+    /// none, so the last. Orders from the largest down (the larger the block, the wider the window). The
+    /// sizes come from the model's own arithmetic (managed pages, watermarks and lowmem reserves after
+    /// mem_init), a few fixed-point steps per candidate since the watermarks move with the zone's size:
+    /// model boots, no runs. Tried once per machine, with at most <see cref="BoundaryCandidates"/> runs
+    /// per machine and <see cref="BoundaryMaxRuns"/> runs and <see cref="BoundaryMaxBoots"/> boots in all.
+    /// </summary>
+    private bool TryWatermarkBoundary(ref Scenario s)
+    {
+        if (boundaryRuns >= BoundaryMaxRuns || boundaryBoots >= BoundaryMaxBoots || s.Ops.Count < 1) return false;
+        bool fallBack = signature.StartsWith("zone/", StringComparison.Ordinal);
+        if (!fallBack && !signature.StartsWith("watermarks/", StringComparison.Ordinal)) return false;
+        if (best.Step < 1 || best.Step > s.Ops.Count || s.Ops[best.Step - 1] is not { Kind: OpKind.AllocPages or OpKind.Kmalloc } op) return false;
+        var profile = Profiles.Get(s.ProfileName);
+        if (profile is null || !profile.Watermarks) return false;
+        // The header as the machine sees it: default RAM made explicit, so that its top can move.
+        var h = s.Header.Ram.Count > 0 ? s.Header
+            : s.Header with { Ram = [new Scenarios.Range(0, profile.DefaultRam)], Holes = s.Header.Holes.Count > 0 ? s.Header.Holes : profile.DefaultHoles };
+        var bare = s with { Header = h, Ops = [] };
+        if (!boundaryTried.Add(ScenarioPrinter.Print(bare) + "\n" + ScenarioPrinter.Print(op))) return false;
+        if (BootForSizes(bare) is not { } spec0) return false;
+        var pages0 = spec0.Pages;
+        var list = pages0.ZoneList(Bridge.ToModel(op.EffectiveGfp));
+        if (list.Length == 0) return false;
+        var classZone = list[0];
+        ulong page = profile.PageSize;
+        int shift = pages0.Layout.PageShift;
+        int k0 = op.Kind == OpKind.AllocPages ? (int)Math.Min(op.Number, 63) : spec0.Bucket(op.Number) == 0 ? spec0.GetOrder(op.Number) : 0;
+        int tried = 0;
+        // The machine as it is, then a plain one (one bank from 0, no holes, no memmap=), for when a hole or
+        // a reservation leaves the zone no aligned run of the order.
+        var plain = bare with { Header = h with { Ram = [new Scenarios.Range(0, Top(bare))], Holes = [], Boot = h.Boot.Where(b => b.Kind is not (BootParamKind.Mem or BootParamKind.Memmap)).ToList() } };
+        var machines = ScenarioPrinter.Print(plain) == ScenarioPrinter.Print(bare) ? [bare] : new[] { bare, plain };
+        foreach (var zone in fallBack ? list : list.Reverse())
+        foreach (var machine in machines)
+        {
+            int z = (int)zone;
+            if (pages0.Managed[z] == 0) continue;
+            for (int k = pages0.LargestOrder; k >= Math.Max(k0, 1); k--)
+            {
+                Op grown;
+                if (op.Kind == OpKind.AllocPages) grown = op with { Number = (ulong)k, Expected = null };
+                else
+                {
+                    ulong size = page << k;
+                    if (size > spec0.KmallocMaxSize || spec0.Bucket(size) != 0) continue;
+                    grown = op with { Number = size, Expected = null };
+                }
+                // Where the zone's free pages, less the block, should land: at the mark (the pass must
+                // skip the zone, with nothing to spare), or halfway down into the atomic reserves.
+                foreach (var (min, halfway) in new[] { (true, false), (false, false), (true, true), (false, true) })
+                {
+                    long Target(Model.PageSpec p)
+                    {
+                        long mark = min ? p.WmarkMin[z] : p.WmarkLow[z];
+                        long at = halfway ? (mark + Model.PageSpec.ReducedMark(mark, Model.GfpBits.Atomic)) / 2 : mark;
+                        return at + p.LowmemReserve[z, (int)classZone];
+                    }
+                    // First guess: the zone's start plus the pages it needs; then correct by what the model says.
+                    ulong top = Math.Max((ulong)pages0.Layout.Zones[z].Start << shift, profile.LowReserved);
+                    long need = Target(pages0) + (1L << k) - 1;
+                    Model.PageSpec? p = null;
+                    Scenario? c = null;
+                    bool ok = false;
+                    for (int step = 0; step < 5 && boundaryBoots < BoundaryMaxBoots; step++)
+                    {
+                        long delta = p is null ? need : Target(p) + (1L << k) - 1 - p.FreeCount[z];
+                        if (p is not null && delta == 0) { ok = true; break; }
+                        if (delta < 0 && (ulong)(-delta) * page > top) break;
+                        top = (ulong)((long)top + delta * (long)page);
+                        boundaryBoots++;
+                        if (SetTop(machine, top) is not { } moved || BootForSizes(moved) is not { } spec) break;
+                        (c, p) = (moved, spec.Pages);
+                    }
+                    if (!ok || c is null || p is null || !p.HasRunInZone(zone, k) || Enumerable.Range(z + 1, 3 - z).Any(j => p.Managed[j] > 0)) continue;
+                    if (tried++ >= BoundaryCandidates || boundaryRuns >= BoundaryMaxRuns) return false;
+                    int before = attempts;
+                    bool accepted = Try(c with { Ops = [grown] }, ref s, "boundary", validate: true, grow: page << pages0.LargestOrder);
+                    boundaryRuns += attempts - before;
+                    if (accepted) return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Runs of <see cref="TryWatermarkBoundary"/> per machine and in all, and model boots in all.</summary>
+    private const int BoundaryCandidates = 6, BoundaryMaxRuns = 24, BoundaryMaxBoots = 400;
+    private int boundaryRuns, boundaryBoots;
+
+    /// <summary>The model of a machine after mem_init (for sizes only: no operation runs), or null when the machine is refused or too large to boot cheaply.</summary>
+    private static Model.KernelSpec? BootForSizes(Scenario s)
+    {
+        try
+        {
+            var machine = Target.MachineConfig.From(s);
+            if (Top(s) > (1UL << 34)) return null;
+            var spec = new Model.KernelSpec(Bridge.ToModel(machine));
+            return spec.Pages.MemInit(Model.Result.Ok) is null ? spec : null;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OverflowException or OutOfMemoryException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The machine with its RAM ending at <paramref name="top"/>: banks (and holes) above it dropped, the
+    /// one across it shortened, or the highest bank lengthened; mem= only where banks cannot say it (RAM
+    /// that memmap= adds above the top). Any mem= of the input goes.
+    /// </summary>
+    private static Scenario? SetTop(Scenario s, ulong top)
+    {
+        var h = s.Header;
+        if (top <= 1UL << 20 || h.Ram.Count == 0) return null;
+        var boot = h.Boot.Where(b => b.Kind != BootParamKind.Mem).ToList();
+        bool usableAbove = boot.Any(b => b.Entries.Any(e => e.Kind == MemmapKind.Usable && Sat(e.Start, e.Size) > top));
+        var ram = h.Ram.Where(r => r.Start < top).Select(r => r.End > top ? r with { Size = top - r.Start } : r).ToList();
+        var holes = h.Holes.Where(r => r.Start < top).Select(r => r.End > top ? r with { Size = top - r.Start } : r).ToList();
+        if (ram.Count == 0) return null;
+        int t = Enumerable.Range(0, ram.Count).MaxBy(i => ram[i].End);
+        if (ram[t].End < top)
+        {
+            if (usableAbove || boot.Any(b => b.Entries.Any(e => e.Kind == MemmapKind.Usable && e.Start >= ram[t].End))) return null;
+            ram[t] = ram[t] with { Size = top - ram[t].Start };
+        }
+        if (usableAbove) boot.Add(new BootParam { Kind = BootParamKind.Mem, Value = top });
+        return s with { Header = h with { Ram = ram, Holes = holes, Boot = boot } };
     }
 
     /// <summary>For each operation, the indices of the operations that bound the names it refers to.</summary>

@@ -305,7 +305,11 @@ public static class KnownBugs
             "8446a4deb6b6 (kmalloc size rounding overflow for huge sizes)",
             [
                 new("limits/kmalloc", 1, "one kmalloc of a size within a page of 2^64: 1 operation."),
-                new("misuse/kmalloc", 2, "in atomic context a GFP_KERNEL kmalloc must be BUG before its size is looked at; context atomic, then the huge kmalloc: 2 operations."),
+                new("misuse/kmalloc", 1,
+                    "a huge kmalloc with a zone modifier a slab allocation must refuse (GFP_DMA32 or GFP_HIGHUSER, " +
+                    "GFP_SLAB_BUG_MASK) must be BUG before its size is looked at; the overflow answers ZERO_SIZE_PTR first: " +
+                    "`kmalloc 0xfffffffffffff509 GFP_DMA32`, 1 operation. (A GFP_KERNEL one in atomic context is misuse too, " +
+                    "but needs `context atomic` first: 2.)"),
             ],
             () => new KmallocHugeRoundsToZero()),
         new("buggy:vmalloc-gap-off-by-one",
@@ -338,13 +342,18 @@ public static class KnownBugs
             "bug class: ALLOC_HARDER/ALLOC_MIN_RESERVE applied to blocking requests (mm/page_alloc.c gfp_to_alloc_flags)",
             [
                 new("zone/vmalloc", 1, "with the reserves applied in the low-watermark pass too, a vmalloc page comes from a zone that pass must skip: 1 operation (no signature other than mem_init's can take fewer)."),
-                new("zone/alloc_pages", 1, "the same for one alloc_pages: 1 operation."),
-                new("zone/kmalloc", 1, "the same for a kmalloc's slab page: 1 operation."),
+                new("zone/alloc_pages", 1,
+                    "one block that leaves DMA32 at its low watermark: the low pass must skip DMA32 for DMA, the reduced " +
+                    "mark lets the target take DMA32 (`ram 20608K`, `alloc_pages 10`): 1 operation."),
+                new("zone/kmalloc", 1, "the same for a large kmalloc's pages (`ram 20608K`, `kmalloc 4M`), or a slab page: 1 operation."),
                 new("zone/kmem_cache_alloc", 2, "kmem_cache_create, then an allocation whose slab page comes from the wrong zone: 2 operations."),
                 new("zone/dma_alloc_coherent", 1, "the same for a DMA buffer: 1 operation."),
-                new("watermarks/alloc_pages", 1, "on a machine whose free pages, less one request, land between the reduced and the real min watermark, one alloc_pages: 1 operation."),
+                new("watermarks/alloc_pages", 1,
+                    "on a machine whose free pages, less one request, land between the reduced and the real min watermark " +
+                    "of its last zone, with no zone to fall back on, one alloc_pages must fail and does not " +
+                    "(`ram 2176K`, `alloc_pages 8`): 1 operation."),
                 new("watermarks/vmalloc", 1, "the same for a vmalloc page: 1 operation."),
-                new("watermarks/kmalloc", 1, "the same for a kmalloc's slab page: 1 operation."),
+                new("watermarks/kmalloc", 1, "the same for a large kmalloc's pages (`ram 2176K`, `kmalloc 1M`), or a slab page: 1 operation."),
             ],
             () => new KernelUsesAtomicReserves()),
     ];
