@@ -377,26 +377,60 @@ public sealed class PageSpec
     }
 
     /// <summary>
-    /// The fast twin of <see cref="CheckFreeBlocks"/>: only the target's free blocks around the frames
-    /// that changed (each dirty range widened to whole largest-order blocks, the farthest a split or a
-    /// merge can reach), and the target's per-zone counters. The same checks in the same order, so a
-    /// violation caused by the last operation gets the same verdict as the full check.
+    /// The fast twin of <see cref="CheckFreeBlocks"/>: the same checks in the same order, over the
+    /// target's free blocks that hold a frame of the region each change could have touched, and the
+    /// target's per-zone counters. For a run of frames that was taken or given back, that region is
+    /// its smallest enclosing block, grown while the rest of the next larger block is free in the
+    /// model (up to the largest order): a split takes the block it splits from, and a merge makes the
+    /// block it merges into, inside that region; a wrong block the target made there overlaps it.
+    /// <paramref name="blocksOver"/>(start, end, into) appends the target's free blocks holding a
+    /// frame of [start, end).
     /// </summary>
-    public Violation? CheckFreeBlocksIncremental(Action<long, long, List<(long Pfn, int Order)>> blocksIn, long[] targetZoneFree)
+    public Violation? CheckFreeBlocksIncremental(Action<long, long, List<(long Pfn, int Order)>> blocksOver, long[] targetZoneFree)
     {
-        long span = 1L << LargestOrder;
         ranges.Clear();
         dirty.Sort(ByStart);
         foreach (var (s, e) in dirty)
         {
-            long a = s / span * span, b = (e + span - 1) / span * span;
+            var (a, b) = Region(s, e);
             if (ranges.Count > 0 && a <= ranges[^1].End) ranges[^1] = (ranges[^1].Start, Math.Max(ranges[^1].End, b));
             else ranges.Add((a, b));
         }
         scratch.Clear();
-        foreach (var (a, b) in ranges) blocksIn(a, Math.Min(b, FrameCount), scratch);
-        scratch.Sort(ByPfn);
+        foreach (var (a, b) in ranges) blocksOver(a, b, scratch);
+        if (scratch.Count > 1)
+        {
+            scratch.Sort(ByPfn);
+            // One block can overlap two regions: keep it once.
+            int n = 1;
+            for (int k = 1; k < scratch.Count; k++)
+                if (scratch[k] != scratch[n - 1]) scratch[n++] = scratch[k];
+            scratch.RemoveRange(n, scratch.Count - n);
+        }
         return CheckBlocks(scratch) ?? CheckZoneCounts(targetZoneFree) ?? CheckCoalescing(scratch);
+    }
+
+    /// <summary>
+    /// The region a change of frames [s, e) could have touched in a buddy allocator: the smallest
+    /// aligned block holding them, then its parent for as long as the buddy is wholly free here (the
+    /// block a split came from, or a merge went to), up to the largest order; clipped to the map.
+    /// </summary>
+    private (long Start, long End) Region(long s, long e)
+    {
+        long span = 1L << LargestOrder;
+        if (s / span != (e - 1) / span)   // a run over several largest blocks: all of them
+            return (s / span * span, Math.Min((e + span - 1) / span * span, FrameCount));
+        int order = 0;
+        while (order < LargestOrder && (s >> order) != ((e - 1) >> order)) order++;
+        long start = s >> order << order;
+        while (order < LargestOrder)
+        {
+            long size = 1L << order, buddy = start ^ size;
+            if (buddy < 0 || buddy + size > FrameCount || FirstNotFree(buddy, buddy + size) >= 0) break;
+            start &= ~size;
+            order++;
+        }
+        return (start, Math.Min(start + (1L << order), FrameCount));
     }
 
     private readonly List<(long Start, long End)> ranges = new();

@@ -183,7 +183,7 @@ public sealed class Session
     private void FillBlocksIn(long a, long b, List<(long, int)> into)
     {
         blockBuffer.Clear();
-        introspect!.AddFreeBlocksIn((ulong)a, (ulong)b, blockBuffer);
+        introspect!.AddFreeBlocksOver((ulong)a, (ulong)b, blockBuffer);
         foreach (var x in blockBuffer) into.Add(((long)x.Pfn, x.Order));
     }
 

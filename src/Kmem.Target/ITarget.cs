@@ -109,12 +109,15 @@ public interface IBuddyIntrospection
     IEnumerable<FreeBlock> FreeBlocksIn(ulong startPfn, ulong endPfn);
 
     /// <summary>
-    /// The same blocks as <see cref="FreeBlocksIn(ulong, ulong)"/>, appended to a list: the incremental
-    /// checks call this after every operation, so a target can answer without an iterator.
+    /// Appends every free block that holds at least one frame of [startPfn, endPfn), whatever its
+    /// order and wherever its first frame: the incremental checks ask this after every operation
+    /// for the frames it changed. The default goes through <see cref="FreeBlocks"/>; a target
+    /// should answer in time independent of memory size.
     /// </summary>
-    void AddFreeBlocksIn(ulong startPfn, ulong endPfn, List<FreeBlock> into)
+    void AddFreeBlocksOver(ulong startPfn, ulong endPfn, List<FreeBlock> into)
     {
-        foreach (var b in FreeBlocksIn(startPfn, endPfn)) into.Add(b);
+        foreach (var b in FreeBlocks())
+            if (b.Pfn < endPfn && b.Order is >= 0 and < 64 && b.Pfn + (1UL << b.Order) > startPfn) into.Add(b);
     }
 
     /// <summary>Pages on the free lists of a zone (the target's own counter).</summary>
