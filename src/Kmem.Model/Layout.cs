@@ -44,6 +44,12 @@ public sealed class Layout
             lowmemEnd = (long)(limit >> PageShift);
         }
         LowmemLimitPfn = lowmemEnd;
+        // Lowmem below the end of ZONE_DMA (i386 with vmalloc=1020M) ends ZONE_DMA there, as
+        // arch/x86/mm/init.c zone_sizes_init writes it: max_zone_pfns[ZONE_DMA] = min(MAX_DMA_PFN,
+        // max_low_pfn) (the reference clips the same way). Without the clip the zone ranges
+        // overlapped and mem_init counted frames above lowmem as DMA (a fuzz finding).
+        dmaEnd = Math.Min(dmaEnd, lowmemEnd);
+        dma32End = Math.Min(dma32End, lowmemEnd);
         long Clip(long x) => Math.Min(x, FrameCount);
         Zones[(int)MZone.DMA] = (0, Clip(dmaEnd));
         Zones[(int)MZone.DMA32] = (Clip(dmaEnd), Clip(dma32End));
