@@ -44,6 +44,36 @@ public static class CheckEngine
         return ScenarioGen.Scenario(gen).Sample(1, rnd, size)[0]; // (count, seed, size)
     }
 
+    /// <summary>
+    /// A scenario of exactly <paramref name="ops"/> operations: generated cases of the same options
+    /// concatenated (the first one's machine; later cases' memblock and mem_init steps dropped, their
+    /// names prefixed so they stay unique), cut at <paramref name="ops"/>. For benchmarks and seeds
+    /// that need a fixed length.
+    /// </summary>
+    public static Scenario GenerateExactly(GenOptions gen, int ops, ulong seed, int i = 0)
+    {
+        var list = new List<Op>();
+        Header? header = null;
+        for (int c = 0; list.Count < ops; c++)
+        {
+            var s = ScenarioGen.Scenario(gen).Sample(1, new Rnd(Mix(Mix(seed, (ulong)i), (ulong)c)), 200)[0];
+            header ??= s.Header;
+            string p = $"c{c}_";
+            foreach (var op in s.Ops)
+            {
+                if (c > 0 && op.Kind is OpKind.MemblockAlloc or OpKind.MemblockFree or OpKind.MemInit) continue;
+                list.Add(op with
+                {
+                    Bind = op.Bind is null ? null : p + op.Bind,
+                    Ref = op.Ref is { IsName: true } r ? Ref.To(p + r.Name) : op.Ref,
+                    Ref2 = op.Ref2 is { IsName: true } r2 ? Ref.To(p + r2.Name) : op.Ref2,
+                    Expected = null,
+                });
+            }
+        }
+        return new Scenario(header!, list.Take(ops).ToList());
+    }
+
     public static CheckReport Run(CheckOptions o, Func<ITarget> targetFactory)
     {
         var gen = new GenOptions { Profile = o.Profile, MaxOps = o.MaxOps, Ram = o.Ram };

@@ -30,7 +30,7 @@ public static class FuzzCorpus
     /// <paramref name="generated"/> generated scenarios over every profile (gen-SEED-I.bin). A file
     /// that does not parse is skipped and named in <paramref name="skipped"/>.
     /// </summary>
-    public static IReadOnlyList<Seed> BinarySeeds(IEnumerable<string> kmemFiles, int generated, ulong seed, List<string>? skipped = null)
+    public static IReadOnlyList<Seed> BinarySeeds(IEnumerable<string> kmemFiles, int generated, ulong seed, List<string>? skipped = null, int? ops = null)
     {
         var seeds = new List<Seed>();
         foreach (string f in kmemFiles)
@@ -45,25 +45,27 @@ public static class FuzzCorpus
                 skipped?.Add(e.Message);
             }
         }
-        foreach (var (name, s) in Generated(generated, seed))
+        foreach (var (name, s) in Generated(generated, seed, ops))
             seeds.Add(new Seed(name + ".bin", BinaryCodec.Encode(s)));
         return Dedup(seeds);
     }
 
     /// <summary>Text seeds for the parser harness: the `.kmem` files as they are, and generated scenarios printed.</summary>
-    public static IReadOnlyList<Seed> TextSeeds(IEnumerable<string> kmemFiles, int generated, ulong seed)
+    public static IReadOnlyList<Seed> TextSeeds(IEnumerable<string> kmemFiles, int generated, ulong seed, int? ops = null)
     {
         var seeds = kmemFiles.Select(f => new Seed(Path.GetFileName(f), File.ReadAllBytes(f))).ToList();
-        foreach (var (name, s) in Generated(generated, seed))
+        foreach (var (name, s) in Generated(generated, seed, ops))
             seeds.Add(new Seed(name + ".kmem", Encoding.UTF8.GetBytes(ScenarioPrinter.Print(s))));
         return Dedup(seeds);
     }
 
-    private static IEnumerable<(string Name, Scenario Scenario)> Generated(int count, ulong seed)
+    /// <summary>Up to <see cref="SeedMaxOps"/> operations each, or exactly <paramref name="ops"/> (for a benchmark of a fixed input length).</summary>
+    private static IEnumerable<(string Name, Scenario Scenario)> Generated(int count, ulong seed, int? ops)
     {
-        var gen = new GenOptions { MaxOps = SeedMaxOps };
+        var gen = new GenOptions { MaxOps = ops ?? SeedMaxOps };
         for (int i = 0; i < count; i++)
-            yield return (string.Create(CultureInfo.InvariantCulture, $"gen-{seed}-{i:D3}"), CheckEngine.Generate(gen, seed, i, count));
+            yield return (string.Create(CultureInfo.InvariantCulture, $"gen-{seed}-{i:D3}"),
+                ops is { } n ? CheckEngine.GenerateExactly(gen, n, seed, i) : CheckEngine.Generate(gen, seed, i, count));
     }
 
     private static List<Seed> Dedup(List<Seed> seeds)
