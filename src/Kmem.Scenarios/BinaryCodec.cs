@@ -47,7 +47,9 @@ namespace Kmem.Scenarios;
 //       release_mem_region  REF                   ioremap                 ADDR SIZE
 //       iounmap             REF                   dma_alloc_coherent      SIZE GFP
 //       dma_free_coherent   REF                   context                 byte: bit 0 = atomic
-//   SIZE   byte s: s < 0x80: SizeTable[s % length]; else a varint, clamped to 1G.
+//   SIZE   byte s: s < 0x80: SizeTable[s % length]; else a varint, clamped to 1G unless it is
+//          2^63 or more (kept as it is: sizes whose rounding overflows, like kmalloc(-2800), are
+//          refused without allocating anything, and the overflow edge is where bugs live).
 //   ALIGN  byte a: 0: no align=; 1..0x7F: 1 << ((a - 1) % 32); else a varint, clamped to 4G
 //          (so 0 and non-powers of two can be written).
 //   ORDER  byte o: o % 24.        FORDER  byte o: 0: no order=; else order=(o - 1) % 24.
@@ -69,7 +71,7 @@ namespace Kmem.Scenarios;
 // scenario with: a known profile; no comments; RAM/holes equal to one of Layouts (or none);
 // at most 4 boot parameters and 4 entries per memmap=, with values inside the clamps above;
 // every producing operation bound, with names p0, p1, ... in order of binding; no expect lines
-// and no outcomes; cache arguments naming kmem_cache_create results; sizes up to 1G, orders up
+// and no outcomes; cache arguments naming kmem_cache_create results; sizes up to 1G or from 2^63, orders up
 // to 23, align= up to 4G, cache names cacheN (1 <= N <= 255); at most 512 operations. Anything
 // else is encoded as the nearest representable value: a layout with the closest total RAM,
 // clamped numbers, renamed results, dropped expectations, extra boot parameters dropped, a cache
@@ -87,6 +89,11 @@ public static class BinaryCodec
     public const int MaxBootParams = 4;
     public const int MaxMemmapEntries = 4;
     public const ulong MaxOpSize = 1UL << 30;
+
+    /// <summary>Sizes from here on are decoded as they are (see SIZE above).</summary>
+    public const ulong HugeSizes = 1UL << 63;
+
+    private static ulong ClampSize(ulong v) => v >= HugeSizes ? v : Math.Min(v, MaxOpSize);
     public const ulong MaxAlign = 1UL << 32;
     public const ulong MaxRegionStart = 1UL << 48;
     public const ulong UsableMemmapLimit = 8UL << 30;
@@ -395,7 +402,7 @@ public static class BinaryCodec
         public ulong Size()
         {
             byte s = Byte();
-            return s < 0x80 ? SizeTable[s % SizeTable.Length] : Math.Min(Varint(), MaxOpSize);
+            return s < 0x80 ? SizeTable[s % SizeTable.Length] : ClampSize(Varint());
         }
 
         public ulong? Align()
@@ -670,7 +677,7 @@ public static class BinaryCodec
 
         private void Size(ulong v)
         {
-            v = Math.Min(v, MaxOpSize);
+            v = ClampSize(v);
             int i = Array.IndexOf(SizeTable, v);
             if (i >= 0)
             {
@@ -843,6 +850,15 @@ public static class BinaryCodec
             tokens.Add([Code(OpKind.AllocPages), 0, gfp]);
         foreach (ulong size in new ulong[] { 8, 64, 96, 4 * K, 8 * K + 1, 128 * K - 16, 128 * K + 1, 4 * M, 4 * M + 1 })
             tokens.Add([Code(OpKind.Kmalloc), Sz(size), 0]);
+        // Raw sizes at limits the table does not hold: 2.0's kmalloc limit + 1 (131049), and sizes
+        // a page or so below 2^64, where rounding up to a bucket or a page order overflows.
+        foreach (ulong size in new ulong[] { 131049, 0xFFFFFFFFFFFFF496, 0xFFFFFFFFFFFFF000, HugeSizes })
+        {
+            var t = new List<byte> { Code(OpKind.Kmalloc), 0x80 };
+            WriteVarint(t, size);
+            t.Add(0);
+            tokens.Add(t.ToArray());
+        }
 
         var result = new List<string>(tokens.Count);
         foreach (var t in tokens)
