@@ -79,12 +79,16 @@ public sealed class KernelSpec
         return 0;
     }
 
+    /// <summary>get_order: the smallest order whose block holds `size` bytes (64 - PAGE_SHIFT for sizes above 2^63).</summary>
     public int GetOrder(ulong size)
     {
-        int order = 0;
-        while ((PageSize << order) < size) order++;
+        int order = 0, top = 64 - Pages.Layout.PageShift;
+        while (order < top && (PageSize << order) < size) order++;
         return order;
     }
+
+    /// <summary>Pages to hold `size` bytes, rounded up without overflowing.</summary>
+    private ulong PagesFor(ulong size) => size / PageSize + (size % PageSize != 0 ? 1UL : 0);
 
     private static bool PowerOfTwo(ulong x) => x != 0 && (x & (x - 1)) == 0;
 
@@ -332,7 +336,7 @@ public sealed class KernelSpec
         ulong cursor = AlignUp(VmallocStart, align);
         foreach (var a in areas.Values)
         {
-            if (cursor + size <= a.Start) return cursor;
+            if (a.Start >= cursor && a.Start - cursor >= size) return cursor;   // no overflow for huge sizes
             cursor = Math.Max(cursor, AlignUp(a.Start + a.Size, align));
         }
         return cursor <= VmallocEnd && VmallocEnd - cursor >= size ? cursor : null;
@@ -355,11 +359,12 @@ public sealed class KernelSpec
     public Violation? Vmalloc(ulong size, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
     {
         string what = $"vmalloc({size})";
-        ulong pages = (size + PageSize - 1) / PageSize;
+        ulong pages = PagesFor(size);
         (Result? bad, string why) = atomic ? (Result.EINVAL, "vmalloc may sleep; in atomic context")
             : size == 0 ? (Result.EINVAL, "size 0") : ((Result?)null, "");
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
-        ulong need = pages * PageSize + PageSize;
+        // The area with its guard page; a size that cannot be represented cannot fit either.
+        ulong need = pages >= ulong.MaxValue / PageSize ? ulong.MaxValue : pages * PageSize + PageSize;
         long managed = Pages.Managed.Sum();
         bool tooBig = pages > (ulong)managed;
         bool noRoom = FirstFit(need, PageSize) is null;
@@ -404,7 +409,8 @@ public sealed class KernelSpec
         }
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
         ulong offset = start % PageSize;
-        ulong mapped = ((start + size - 1) / PageSize - start / PageSize + 1) * PageSize;
+        ulong mappedPages = (start + size - 1) / PageSize - start / PageSize + 1;
+        ulong mapped = mappedPages >= ulong.MaxValue / PageSize ? ulong.MaxValue - PageSize : mappedPages * PageSize;
         ulong align = IoremapAlign(mapped);
         bool noRoom = FirstFit(mapped + PageSize, align) is null;
         if (Outcome(what, got, null, noRoom, $"a free range of {mapped + PageSize} bytes aligned to {align} exists") is { } v) return v;

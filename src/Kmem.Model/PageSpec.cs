@@ -82,7 +82,7 @@ public sealed class PageSpec
             string why = InitDone ? "memblock_alloc after mem_init" : size == 0 ? "memblock_alloc of size 0" : $"alignment {align} is not a power of two";
             return Expect(Result.EINVAL, got, "limits", why);
         }
-        long pages = (long)((size + Layout.PageSize - 1) >> Layout.PageShift);
+        long pages = (long)((size >> Layout.PageShift) + ((size & (Layout.PageSize - 1)) != 0 ? 1UL : 0));   // no overflow
         long alignPages = Math.Max(1, (long)(align >> Layout.PageShift));
         if (got == Result.Ok)
         {
