@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Kmem.Engines.Fuzzing;
+using Kmem.Runner;
 using Kmem.Target;
 
 namespace Kmem.Engines;
@@ -30,6 +31,8 @@ public sealed record FuzzRun(
     /// <summary>The first finding that holds on the reference, on disk within the budget.</summary>
     public bool Found => First is { } f && f.Seconds <= BudgetSeconds;
     public bool AtMinimum => Found && Minimum is int m && First!.ShrunkOps == m;
+    /// <summary>Seeds left out of this run because they already show the target's own bug (see <see cref="FuzzBenchSettings.AllSeeds"/>).</summary>
+    public int SeedsLeftOut { get; init; }
 }
 
 /// <summary>One target's runs, summed up the way the check engine's <see cref="BenchRow"/> is.</summary>
@@ -72,6 +75,12 @@ public sealed record FuzzBenchSettings
     /// <summary>False: each campaign folder is removed once its figures are read (finding paths are then null).</summary>
     public bool KeepOut { get; init; }
     public string Tool { get; init; } = "kmem-verify";
+    /// <summary>
+    /// False (the default): a seed that already shows the target's own bug (fails on it, holds on the
+    /// reference) is left out of that target's campaign, so the time measured is AFL++'s, not the
+    /// seed corpus's. True: every seed, as `kmem-verify fuzz` uses them.
+    /// </summary>
+    public bool AllSeeds { get; init; }
 }
 
 /// <summary>
@@ -132,10 +141,15 @@ public static class FuzzBench
     {
         string outDir = System.IO.Path.Combine(s.OutRoot, $"{target.Replace("buggy:", "", StringComparison.Ordinal)}-run{run.ToString(CultureInfo.InvariantCulture)}");
         var parser = new FindingLog();
+        var harness = Harness(target);
+        string? seedsDir = s.SeedsDir;
+        int leftOut = 0;
+        if (!s.AllSeeds && seedsDir is not null && reference is not null)
+            (seedsDir, leftOut) = SeedsWithoutTheBug(seedsDir, System.IO.Path.Combine(outDir, "seeds-without-the-bug"), harness, create, reference);
         var options = new CampaignOptions
         {
-            Harness = Harness(target), OutDir = outDir, HarnessDll = s.HarnessDll, Jobs = 1, Duration = s.Budget, Resume = false,
-            TimeoutMs = s.TimeoutMs, SeedsDir = s.SeedsDir, ExampleDirs = s.ExampleDirs,
+            Harness = harness, OutDir = outDir, HarnessDll = s.HarnessDll, Jobs = 1, Duration = s.Budget, Resume = false,
+            TimeoutMs = s.TimeoutMs, SeedsDir = seedsDir, ExampleDirs = s.ExampleDirs,
             AflFuzz = SeededAflFuzz(outDir, s.AflFuzz, run), Dotnet = s.Dotnet, StopOnFinding = true,
         };
         var campaign = new Campaign(options, create, writeFinding, parser.Writer, s.Tool, reference);
@@ -164,7 +178,32 @@ public static class FuzzBench
         }
         return new FuzzRun(target, run, run, s.Budget.TotalSeconds, result.Elapsed.TotalSeconds, own,
             notOwn, own is null ? null : minimumFor(own.Signature),
-            result.Instances.Sum(i => i.ExecsDone), result.Instances.Sum(i => i.ExecsPerSec), error);
+            result.Instances.Sum(i => i.ExecsDone), result.Instances.Sum(i => i.ExecsPerSec), error) { SeedsLeftOut = leftOut };
+    }
+
+    /// <summary>
+    /// Copies the seeds that do not show the target's own bug (replayed in-process as the campaign's
+    /// triage does: failing on the target and holding on the reference) into <paramref name="into"/>;
+    /// returns that folder and how many were left out.
+    /// </summary>
+    public static (string Dir, int LeftOut) SeedsWithoutTheBug(string seeds, string into, HarnessOptions harness, Func<ITarget> create, Func<ITarget> reference)
+    {
+        Directory.CreateDirectory(into);
+        int leftOut = 0;
+        foreach (string f in Directory.GetFiles(seeds).Order(StringComparer.Ordinal))
+        {
+            byte[] bytes = File.ReadAllBytes(f);
+            bool showsBug;
+            try
+            {
+                var scenario = ScenarioHarness.Decode(bytes, harness);
+                showsBug = !ScenarioHarness.Evaluate(scenario, create).Ok && ScenarioHarness.Evaluate(scenario, reference).Ok;
+            }
+            catch (UnsupportedScenarioException) { showsBug = false; }
+            if (showsBug) leftOut++;
+            else File.Copy(f, System.IO.Path.Combine(into, System.IO.Path.GetFileName(f)));
+        }
+        return (into, leftOut);
     }
 
     /// <summary>The plain progress line printed after each campaign.</summary>
@@ -181,6 +220,7 @@ public static class FuzzBench
             sb.Append(CultureInfo.InvariantCulture, $", shrunk to {f.ShrunkOps} ops (minimum {(r.Minimum is int m ? m.ToString(CultureInfo.InvariantCulture) : "not recorded")}) in {f.ShrinkSeconds:0.0} s");
         }
         if (r.NotOwn.Count > 0) sb.Append("; not the target's own: ").Append(string.Join(", ", r.NotOwn.Select(n => n.Signature)));
+        if (r.SeedsLeftOut > 0) sb.Append(CultureInfo.InvariantCulture, $" [{r.SeedsLeftOut} seed(s) that already show the bug left out]");
         return sb.ToString();
     }
 }

@@ -293,6 +293,8 @@ public static class KnownBugs
                 new("limits/dma_alloc_coherent", 1, "a 4 MiB coherent buffer needs the top order: 1 operation."),
                 new("limits/kmalloc", 1, "a large kmalloc of more than half the largest block needs the top order: 1 operation."),
                 new("coalescing/free_pages", 2, "an order-(MAX-1) allocation freed next to its free buddy cannot merge to the top order: 2 operations."),
+                new("coalescing/kfree", 2, "any allocation splits a top-order block; when it is given back (kmalloc 64 then kfree, found by bench --engine fuzz) the halves cannot merge to the top order again: the allocation and the free, 2 operations."),
+                new("coalescing/vfree", 2, "the same through vmalloc's backing pages: vmalloc and vfree, 2 operations."),
             ],
             () => new MaxPageOrderRefused()),
         new("buggy:kmalloc-max-beyond-max-order",

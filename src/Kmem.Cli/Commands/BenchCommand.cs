@@ -20,6 +20,7 @@ public static class BenchCommand
     public sealed record Args(string Engine, int Runs, TimeSpan Budget, IReadOnlyList<TargetInfo> Targets, string? Build, string? Out, bool Json)
     {
         public string? Seeds { get; init; }
+        public bool AllSeeds { get; init; }
     }
 
     /// <summary>Usage checks of `bench`: null and <paramref name="args"/> when fine, else the message (exit code 2).</summary>
@@ -55,8 +56,9 @@ public static class BenchCommand
         var build = new Option<string?>("--build") { Description = "fuzz: the instrumented harness folder (default: $KMEM_FUZZ_BUILD or fuzz/build, made by fuzz/setup.sh)" };
         var seeds = new Option<string?>("--seeds") { Description = "fuzz: the seed folder (default: corpus/seeds of the clone, as 'kmem-verify fuzz'; some of its seeds already show some targets' bugs)" };
         var outDir = new Option<string?>("--out") { Description = "fuzz: keep each campaign folder under DIR/NAME-runK (default: a temporary folder, removed)" };
+        var allSeeds = new Option<bool>("--all-seeds") { Description = "fuzz: keep the seeds that already show a target's bug (by default they are left out of that target's campaign, so the time is AFL++'s own)" };
         var cmd = new Command("bench", "for every known-buggy target: detection over K runs, median time (and cases) to the first failure, shrunk length against the recorded minimum, shrink time")
-            { engine, runs, json, only, budget, build, seeds, outDir };
+            { engine, runs, json, only, budget, build, seeds, outDir, allSeeds };
         cmd.SetAction(r =>
         {
             if (Validate(r.GetValue(engine), r.GetValue(runs), r.GetValue(budget), r.GetValue(build), r.GetValue(outDir), r.GetValue(only),
@@ -64,6 +66,15 @@ public static class BenchCommand
             {
                 stderr.WriteLine($"kmem-verify bench: {usage}");
                 return ExitCodes.BadInput;
+            }
+            if (r.GetValue(allSeeds))
+            {
+                if (a.Engine != "fuzz")
+                {
+                    stderr.WriteLine("kmem-verify bench: --all-seeds is an option of --engine fuzz");
+                    return ExitCodes.BadInput;
+                }
+                a = a with { AllSeeds = true };
             }
             return a.Engine == "check" ? RunCheck(a, stdout) : RunFuzz(a, stdout, stderr);
         });
@@ -125,7 +136,7 @@ public static class BenchCommand
             AflFuzz = afl!, Dotnet = dotnet!, HarnessDll = Path.GetFullPath(Path.Combine(buildDir!, "Kmem.Fuzz.dll")),
             SeedsDir = seeds is null ? null : Path.GetFullPath(seeds),
             ExampleDirs = new[] { FuzzPaths.CorpusDir("examples"), FuzzPaths.CorpusDir("regressions") }.OfType<string>().ToList(),
-            Budget = a.Budget, OutRoot = root, KeepOut = !temp, Tool = $"kmem-verify {Cli.ToolVersion}",
+            Budget = a.Budget, OutRoot = root, KeepOut = !temp, Tool = $"kmem-verify {Cli.ToolVersion}", AllSeeds = a.AllSeeds,
         };
         var progress = a.Json ? stderr : stdout;
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
