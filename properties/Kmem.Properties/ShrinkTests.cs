@@ -123,6 +123,23 @@ public class ShrinkTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_mask_stands_in_for_the_atomic_context_the_failure_needed()
+    {
+        // Found by the fuzz bench: `context atomic` + a GFP_KERNEL kmalloc of a huge size is misuse on
+        // buggy:kmalloc-huge-rounds-to-zero (2 operations); a slab-forbidden zone modifier on the
+        // kmalloc alone is the same misuse in 1 (the recorded minimum).
+        var info = TargetRegistry.Get("buggy:kmalloc-huge-rounds-to-zero")!;
+        var s = ScenarioParser.Parse("profile linux-2.6.18-i386\nram 1G\ncontext atomic\np8 = kmalloc 0xfffffffffffff496\n", "t.kmem");
+        var before = ScenarioRunner.Run(s, info.Create);
+        Assert.Equal("misuse/kmalloc", before.Signature);
+        var result = Shrinker.Shrink(s, x => ScenarioRunner.Run(x, info.Create));
+        Assert.Equal("misuse/kmalloc", result.Verdict.Signature);
+        Assert.Single(result.Scenario.Ops);
+        Assert.NotEqual(Gfp.None, result.Scenario.Ops[0].Gfp);
+        Assert.True(result.AcceptedBy.ContainsKey("gfp"));
+    }
+
+    [Fact]
     public void Shrinking_is_deterministic()
     {
         var info = TargetRegistry.Get("buggy:no-upper-coalesce")!;

@@ -27,6 +27,8 @@ public sealed record ShrinkResult(Scenario Scenario, Verdict Verdict, int Attemp
 /// <item>boundary: the failing operation alone at a boundary value the model computes: a vmalloc that
 /// fills the vmalloc area, or an allocation on a machine sized to leave its zone at a watermark
 /// (<see cref="TryWatermarkBoundary"/>);</item>
+/// <item>gfp: the failing allocation alone with each of a few GFP masks (a mask can stand in for the
+/// context an operation needed: <see cref="TryGfpAlone"/>);</item>
 /// <item>chunks: delta debugging, removing big chunks first, halving down to single operations;</item>
 /// <item>merge: two allocations replaced by one larger (their frees merge with them), two memblock
 /// allocations by one of the summed size;</item>
@@ -86,6 +88,7 @@ public sealed class Shrinker
         TrySlice(ref s);
         TryBoundary(ref s);
         TryWatermarkBoundary(ref s);
+        TryGfpAlone(ref s);
         bool progress = true;
         while (progress && attempts < maxAttempts)
         {
@@ -93,6 +96,7 @@ public sealed class Shrinker
             progress |= MergeOps(ref s);
             progress |= Absorb(ref s);
             progress |= TryWatermarkBoundary(ref s);
+            progress |= TryGfpAlone(ref s);
             progress |= Retarget(ref s);
             progress |= SimplifyHeader(ref s);
             progress |= SimplifyOps(ref s);
@@ -197,6 +201,30 @@ public sealed class Shrinker
         var all = s.Ops;
         if (keep.Count < all.Count)
             Try(s with { Ops = keep.Select(i => all[i]).ToList() }, ref s, "slice");
+    }
+
+    /// <summary>Masks the GFP move tries on a failing allocation alone (each a separate rule of the model).</summary>
+    private static readonly Gfp[] GfpCandidates =
+        [Gfp.None, Gfp.Atomic, Gfp.NoWait, Gfp.Dma, Gfp.Dma32, Gfp.HighUser, Gfp.Dma | Gfp.Dma32, Gfp.Dma32 | Gfp.Atomic, Gfp.HighUser | Gfp.Atomic];
+
+    /// <summary>Failing operations the GFP move has already been tried on.</summary>
+    private readonly HashSet<string> gfpTried = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The failing allocation alone, with each of a few GFP masks: a failure that needs context
+    /// (`context atomic` before a GFP_KERNEL kmalloc) often fails the same way with a mask alone
+    /// (a zone modifier the allocator must refuse). At most <see cref="GfpCandidates"/> runs per
+    /// failing operation.
+    /// </summary>
+    private bool TryGfpAlone(ref Scenario s)
+    {
+        if (s.Ops.Count <= 1 || best.Step < 1 || best.Step > s.Ops.Count) return false;
+        var op = s.Ops[best.Step - 1];
+        if (op.Kind is not (OpKind.AllocPages or OpKind.Kmalloc or OpKind.DmaAllocCoherent) || op.Ref is not null) return false;
+        if (!gfpTried.Add(ScenarioPrinter.Print(s with { Ops = [op] }))) return false;
+        foreach (var g in GfpCandidates)
+            if (Try(s with { Ops = [op with { Gfp = g, Expected = null }] }, ref s, "gfp")) return true;
+        return false;
     }
 
     /// <summary>
