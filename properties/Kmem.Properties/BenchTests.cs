@@ -11,23 +11,8 @@ namespace Kmem.Properties;
 /// campaign's FINDING lines, and the table and JSON from made-up results. No campaign runs here:
 /// timed campaigns are benchmarks, not tests.
 /// </summary>
-public sealed class BenchTests : IDisposable
+public sealed class BenchTests() : CliTestBase("kmem-bench-tests-")
 {
-    private readonly string dir = Directory.CreateTempSubdirectory("kmem-bench-tests-").FullName;
-
-    public void Dispose()
-    {
-        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-    }
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = Kmem.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     // ---------------------------------------------------------------- usage
 
     [Theory]

@@ -9,23 +9,8 @@ namespace Kmem.Properties;
 /// `kmem-verify` in-process: exit codes (0 held, 1 a violation or finding, 2 bad input), what each
 /// command prints, --json objects, bad input with file:line:column, and the regression corpus naming.
 /// </summary>
-public sealed class CliTests : IDisposable
+public sealed class CliTests() : CliTestBase("kmem-cli-tests-")
 {
-    private readonly string dir = Directory.CreateTempSubdirectory("kmem-cli-tests-").FullName;
-
-    public void Dispose()
-    {
-        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-    }
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = Kmem.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     private static string Regression(string name) => Path.Combine(Corpus.Root, "corpus", "regressions", name);
     private static string Example(string name) => Path.Combine(Corpus.Root, "corpus", "examples", name);
     private const string NoUpper = "no-upper-coalesce-coalescing-free_pages.kmem";

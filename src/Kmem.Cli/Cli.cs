@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Kmem.Engines;
 using Kmem.Runner;
 using Kmem.Scenarios;
@@ -124,4 +125,34 @@ public static class Cli
 
     private static string Sanitize(string s) =>
         new(s.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray());
+}
+
+/// <summary>
+/// SIGINT and SIGTERM cancel <see cref="Source"/> instead of ending the process, so a long job (a fuzz
+/// campaign) stops its children and writes what it found. A background job started by a script
+/// has SIGINT ignored (POSIX, no job control): send it SIGTERM.
+/// </summary>
+public sealed class StopSignals : IDisposable
+{
+    private readonly PosixSignalRegistration sigint, sigterm;
+    public CancellationTokenSource Source { get; } = new();
+
+    public StopSignals()
+    {
+        sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+    }
+
+    private void OnSignal(PosixSignalContext c)
+    {
+        c.Cancel = true;
+        Source.Cancel();
+    }
+
+    public void Dispose()
+    {
+        sigint.Dispose();
+        sigterm.Dispose();
+        Source.Dispose();
+    }
 }

@@ -672,14 +672,17 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
     public IEnumerable<FreeBlock> FreeBlocks() => FreeBlocksIn(0, ulong.MaxValue);
 
     /// <summary>
-    /// The free blocks whose head frame lies in <c>[startPfn, endPfn)</c>, grouped by order (ascending)
-    /// and by address within an order. Costs O(orders + blocks found + range / 64 / 2^order).
-    /// </summary>
-    /// <summary>
     /// The free blocks that hold a frame of <c>[startPfn, endPfn)</c>: at each order, the slots from the
     /// one holding startPfn to the one holding endPfn - 1 (a single bit test per order for a small range).
     /// </summary>
-    public void AddFreeBlocksOver(ulong startPfn, ulong endPfn, List<FreeBlock> into)
+    public void AddFreeBlocksOver(ulong startPfn, ulong endPfn, List<FreeBlock> into) => AddFreeBlocks(startPfn, endPfn, into, overlapping: true);
+
+    /// <summary>
+    /// Free blocks in <c>[startPfn, endPfn)</c>, grouped by order (ascending) and by address within an
+    /// order: those holding a frame of it (<paramref name="overlapping"/>), or those whose head frame
+    /// lies in it. Costs O(orders + blocks found + range / 64 / 2^order).
+    /// </summary>
+    private void AddFreeBlocks(ulong startPfn, ulong endPfn, List<FreeBlock> into, bool overlapping)
     {
         ulong end = Math.Min(endPfn, (ulong)_frameCount);
         if (startPfn >= end) return;
@@ -688,7 +691,9 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
         {
             if ((any & (1u << o)) == 0) continue;
             var tree = _free[o];
-            long slot = (long)(startPfn >> o), limit = (long)((end - 1) >> o) + 1;
+            ulong round = overlapping ? 0 : (1UL << o) - 1;   // heads in range: round the first slot up
+            long slot = (long)((startPfn + round) >> o);
+            long limit = overlapping ? (long)((end - 1) >> o) + 1 : (long)((end + (1UL << o) - 1) >> o);
             while ((slot = tree.Next(slot, limit)) >= 0)
             {
                 ulong pfn = (ulong)slot << o;
@@ -698,30 +703,11 @@ public partial class ReferenceAllocator : ITarget, IBuddyIntrospection
         }
     }
 
-    private void AddFreeBlocksIn(ulong startPfn, ulong endPfn, List<FreeBlock> into)
-    {
-        ulong end = Math.Min(endPfn, (ulong)_frameCount);
-        if (startPfn >= end) return;
-        uint any = _orderMask[0] | _orderMask[1] | _orderMask[2] | _orderMask[3];
-        for (int o = 0; o < OrderSlots; o++)
-        {
-            if ((any & (1u << o)) == 0) continue;
-            var tree = _free[o];
-            long slot = (long)((startPfn + (1UL << o) - 1) >> o);
-            long limit = (long)((end + (1UL << o) - 1) >> o);
-            while ((slot = tree.Next(slot, limit)) >= 0)
-            {
-                ulong pfn = (ulong)slot << o;
-                into.Add(new FreeBlock(pfn, o, ZoneOf((uint)pfn)));
-                slot++;
-            }
-        }
-    }
-
+    /// <summary>The free blocks whose head frame lies in <c>[startPfn, endPfn)</c>.</summary>
     public IEnumerable<FreeBlock> FreeBlocksIn(ulong startPfn, ulong endPfn)
     {
         var list = new List<FreeBlock>();
-        AddFreeBlocksIn(startPfn, endPfn, list);
+        AddFreeBlocks(startPfn, endPfn, list, overlapping: false);
         return list;
     }
 }

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Kmem.Engines;
@@ -142,14 +141,8 @@ public static class BenchCommand
         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"bench --engine fuzz: {a.Targets.Count} target(s) x {a.Runs} run(s), {a.Budget.TotalSeconds:0} s each, 1 job, AFL++ seeds 1..{a.Runs}, build {buildDir}"));
 
-        using var cts = new CancellationTokenSource();
-        void OnSignal(PosixSignalContext c)
-        {
-            c.Cancel = true;
-            cts.Cancel();
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var stop = new StopSignals();
+        var cts = stop.Source;
 
         var reference = TargetRegistry.Get("reference")?.Create;
         var rows = new List<FuzzBenchRow>();

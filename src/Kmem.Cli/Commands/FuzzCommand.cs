@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Kmem.Engines.Fuzzing;
 using Kmem.Scenarios;
 using Kmem.Zoo;
@@ -119,14 +118,8 @@ public static class FuzzCommand
             var campaign = new Campaign(options, info.Create, (dir, sig, text) => Cli.WriteFinding(dir, sig, findingTarget, text), stdout,
                 $"kmem-verify {Cli.ToolVersion}", TargetRegistry.Get("reference")?.Create);
 
-            using var cts = new CancellationTokenSource();
-            void OnSignal(PosixSignalContext c)
-            {
-                c.Cancel = true;
-                cts.Cancel();
-            }
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var stop = new StopSignals();
+            var cts = stop.Source;
 
             var result = campaign.Run(cts.Token);
             if (result.SetupError is { } err)
