@@ -1,7 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
 using Kmem.Engines.Fuzzing;
+using Kmem.Report;
+using Kmem.Runner;
 using Kmem.Scenarios;
+using Kmem.Target;
 using Kmem.Zoo;
 
 namespace Kmem.Cli.Commands;
@@ -27,8 +31,9 @@ public static class FuzzCommand
         var build = new Option<string?>("--build") { Description = "the instrumented harness folder (default: $KMEM_FUZZ_BUILD or fuzz/build, made by fuzz/setup.sh)" };
         var status = new Option<int>("--status-interval") { Description = "seconds between status lines", DefaultValueFactory = _ => 10 };
         var stopOnFinding = new Option<bool>("--stop-on-finding") { Description = "stop at the first new finding (of a known-buggy target: the first that holds on the reference); benchmarks" };
+        var json = new Option<bool>("--json") { Description = "JSON lines on stdout: one verdict object per finding as it is written, then a summary object (docs/json.md); the status lines go to stderr" };
         var cmd = new Command("fuzz", "run an AFL++ campaign (SharpFuzz harness): live status, every crash replayed, deduplicated by signature, shrunk to findings/SIGNATURE.kmem")
-            { target, profile, ops, harness, duration, jobs, outDir, resume, mode, timeout, seeds, build, status, stopOnFinding };
+            { target, profile, ops, harness, duration, jobs, outDir, resume, mode, timeout, seeds, build, status, stopOnFinding, json };
         cmd.SetAction(r =>
         {
             string outPath = r.GetValue(outDir)!;
@@ -115,7 +120,16 @@ public static class FuzzCommand
                 AflFuzz = afl, Dotnet = dotnet, StatusInterval = TimeSpan.FromSeconds(si), StopOnFinding = r.GetValue(stopOnFinding),
             };
             string findingTarget = h.Kind == HarnessKind.Parser ? "parser" : info.Name;
-            var campaign = new Campaign(options, info.Create, (dir, sig, text) => Cli.WriteFinding(dir, sig, findingTarget, text), stdout,
+            bool asJson = r.GetValue(json);
+            // With --json, stdout carries only JSON lines; the campaign's own lines go to stderr.
+            var log = asJson ? stderr : stdout;
+            string WriteFinding(string dir, string sig, string text)
+            {
+                string path = Cli.WriteFinding(dir, sig, findingTarget, text);
+                if (asJson) stdout.WriteLine(FindingJson(findingTarget, h.Kind, sig, path, text, info.Create));
+                return path;
+            }
+            var campaign = new Campaign(options, info.Create, WriteFinding, log,
                 $"kmem-verify {Cli.ToolVersion}", TargetRegistry.Get("reference")?.Create);
 
             using var stop = new StopSignals();
@@ -127,22 +141,109 @@ public static class FuzzCommand
                 stderr.WriteLine($"kmem-verify: {err}");
                 return ExitCodes.BadInput;
             }
-            stdout.WriteLine($"campaign {(cts.IsCancellationRequested ? "interrupted" : "ended")} after {Campaign.FormatSpan(result.Elapsed)}: " +
+            log.WriteLine($"campaign {(cts.IsCancellationRequested ? "interrupted" : "ended")} after {Campaign.FormatSpan(result.Elapsed)}: " +
                              $"{result.NewFindings} new finding(s) this run, {result.Signatures.Count} in {Path.Combine(outPath, "findings")}" +
                              (result.Signatures.Count > 0 ? $" [{string.Join(", ", result.Signatures)}]" : "") +
                              $"; {result.Duplicates} duplicate crash(es), {result.Unreproduced} unreproduced, {result.Hangs} hang(s)");
             if (result.FirstFinding is { } ff)
-                stdout.WriteLine($"first new finding after {ff.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s" +
+                log.WriteLine($"first new finding after {ff.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s" +
                     (h.Target != "reference" && result.FirstOwnFinding is { } own ? $"; the first that holds on the reference after {own.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s" : ""));
             foreach (var s in result.Instances)
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {s.Name}: {s.ExecsDone:N0} execs, {s.ExecsPerSec:0} exec/s, corpus {s.Corpus}, stability {(s.Stability is double st ? st.ToString("0.00", CultureInfo.InvariantCulture) + "%" : "n/a")}, crashes {s.Crashes}, hangs {s.Hangs}"));
-            stdout.WriteLine($"resume with: kmem-verify fuzz --out {outPath} --resume");
+            log.WriteLine($"resume with: kmem-verify fuzz --out {outPath} --resume");
+            if (asJson) stdout.WriteLine(SummaryJson(result, h, findingTarget, outPath, cts.IsCancellationRequested));
             if (result.EarlyExit is { } early)
                 stderr.WriteLine($"kmem-verify: the campaign ended early: {early}");
             if (result.Signatures.Count > 0) return ExitCodes.Violation;
             return result.EarlyExit is null ? ExitCodes.Ok : ExitCodes.BadInput;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// One finding as a `kmem-verify/verdict` object (command "fuzz"): the written scenario replayed
+    /// on the target for the scenario harness; for the parser harness, the signature and the file.
+    /// </summary>
+    public static string FindingJson(string target, HarnessKind kind, string signature, string path, string text, Func<ITarget> create)
+    {
+        Verdict verdict;
+        string profile = "any";
+        IReadOnlyList<string> explanation = [];
+        if (kind == HarnessKind.Scenario)
+        {
+            var scenario = ScenarioParser.Parse(text, path);
+            profile = scenario.ProfileName;
+            var rec = Recorder.Record(scenario, create, target);
+            verdict = rec.Verdict;
+            explanation = rec.Explanation;
+        }
+        else
+        {
+            int slash = signature.IndexOf('/', StringComparison.Ordinal);
+            verdict = new Verdict
+            {
+                Invariant = slash < 0 ? signature : signature[..slash], Operation = slash < 0 ? "parse" : signature[(slash + 1)..],
+                Message = "the parser harness fails on this input (see the file's header)", Step = 0,
+            };
+        }
+        return new VerdictJson
+        {
+            Command = "fuzz", ToolVersion = Cli.ToolVersion, Verdict = verdict, Target = target, Profile = profile,
+            File = path, ScenarioText = text, Explanation = explanation,
+            Extra = w =>
+            {
+                w.WriteStartObject("fuzz");
+                w.WriteString("harness", kind == HarnessKind.Parser ? "parser" : "scenario");
+                w.WriteString("findingSignature", signature);
+                w.WriteEndObject();
+            },
+        }.ToJson();
+    }
+
+    /// <summary>The campaign's end as one `kmem-verify/fuzz-summary` object.</summary>
+    public static string SummaryJson(CampaignResult result, HarnessOptions h, string target, string outDir, bool interrupted)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteString("schema", "kmem-verify/fuzz-summary");
+            w.WriteNumber("schemaVersion", 1);
+            w.WriteString("tool", "kmem-verify");
+            w.WriteString("toolVersion", Cli.ToolVersion);
+            w.WriteString("command", "fuzz");
+            w.WriteString("target", target);
+            w.WriteString("harness", string.Join(' ', h.ToArgs()));
+            w.WriteString("out", outDir);
+            w.WriteBoolean("interrupted", interrupted);
+            w.WriteNumber("elapsedSeconds", Math.Round(result.Elapsed.TotalSeconds, 3));
+            w.WriteNumber("newFindings", result.NewFindings);
+            w.WriteStartArray("signatures");
+            foreach (var sig in result.Signatures) w.WriteStringValue(sig);
+            w.WriteEndArray();
+            w.WriteNumber("duplicates", result.Duplicates);
+            w.WriteNumber("unreproduced", result.Unreproduced);
+            w.WriteNumber("hangs", result.Hangs);
+            if (result.FirstFinding is { } ff) w.WriteNumber("firstFindingSeconds", Math.Round(ff.TotalSeconds, 3)); else w.WriteNull("firstFindingSeconds");
+            if (result.FirstOwnFinding is { } fo) w.WriteNumber("firstOwnFindingSeconds", Math.Round(fo.TotalSeconds, 3)); else w.WriteNull("firstOwnFindingSeconds");
+            w.WriteStartArray("instances");
+            foreach (var i in result.Instances)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", i.Name);
+                w.WriteNumber("execs", i.ExecsDone);
+                w.WriteNumber("execsPerSecond", Math.Round(i.ExecsPerSec, 2));
+                w.WriteNumber("corpus", i.Corpus);
+                if (i.Stability is double st) w.WriteNumber("stability", st); else w.WriteNull("stability");
+                w.WriteNumber("crashes", i.Crashes);
+                w.WriteNumber("hangs", i.Hangs);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteString("earlyExit", result.EarlyExit);
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(ms.ToArray());
     }
 }

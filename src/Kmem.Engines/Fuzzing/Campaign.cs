@@ -187,7 +187,10 @@ public sealed class Campaign
         Scan();
         var stats = InstanceDirs().Select(AflStats.Read).ToList();
         log.WriteLine(Status());
-        if (stats.Sum(s => s.ExecsDone) == 0 && stats.All(s => s.Corpus == 0))
+        // No exec at all is a set-up failure, unless the campaign itself stopped AFL++ that early: it
+        // was interrupted, or --stop-on-finding stopped it at a finding the seed replay made.
+        bool stoppedByUs = cancel.IsCancellationRequested || (o.StopOnFinding && ownFindings > 0);
+        if (!stoppedByUs && stats.Sum(s => s.ExecsDone) == 0 && stats.All(s => s.Corpus == 0))
         {
             var tail = Tail(Path.Combine(logs, "main.log"), 25);
             return new CampaignResult
