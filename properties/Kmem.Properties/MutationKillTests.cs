@@ -104,4 +104,32 @@ public class MutationKillTests
         var a = Boot(Banks(P68, [new MemRange(0, 64 * MiB)], [new MemRange(32 * MiB + offset, size)]));
         Assert.Equal(Managed64MiB - lost, a.TotalManagedPages);
     }
+
+    /// <summary>
+    /// Big machines: the low watermark's second term (managed / 1000) wins over min / 4 only when a zone
+    /// is large, and the property suite's machines are small. The reference's watermarks and
+    /// lowmem_reserve are compared here with the model's own arithmetic (Kmem.Model.PageSpec, written
+    /// apart) at 16 and 64 GiB. Kills ReferenceAllocator.cs:346 (`* 10` to `/ 10`), which survived
+    /// Stryker at 6dc56bf (checked: all 4 cases fail on that mutant, all pass on the original).
+    /// </summary>
+    [Theory]
+    [InlineData("linux-6.8-x86_64", 16UL << 30)]
+    [InlineData("linux-6.8-x86_64", 64UL << 30)]
+    [InlineData("linux-4.19-x86_64", 16UL << 30)]
+    [InlineData("linux-4.19-x86_64", 64UL << 30)]
+    public void Watermarks_and_lowmem_reserve_of_big_machines_match_the_model(string profile, ulong ram)
+    {
+        var scenario = new Scenario(new Header { Profile = profile, Ram = [new MemRange(0, ram)] }, [new Op { Kind = OpKind.MemInit }]);
+        var session = new Kmem.Runner.Session(scenario, () => new ReferenceAllocator(), new Kmem.Runner.RunOptions());
+        Assert.Null(session.Step(scenario.Ops[0], 1));
+        var model = session.Model!.Pages;
+        var reference = (ReferenceAllocator)session.Target;
+        for (int z = 0; z < 4; z++)
+        {
+            Assert.Equal(model.WmarkMin[z], reference.WatermarkMin((Zone)z));
+            Assert.Equal(model.WmarkLow[z], reference.WatermarkLow((Zone)z));
+            for (int c = 0; c < 4; c++)
+                Assert.Equal(model.LowmemReserve[z, c], reference.LowmemReserve((Zone)z, (Zone)c));
+        }
+    }
 }
