@@ -286,7 +286,8 @@ public sealed class CliTests() : CliTestBase("kmem-cli-tests-")
         Assert.StartsWith("binary fuzzer input", sh.GetProperty("input").GetString());
         Assert.Equal(minimum.Ops, sh.GetProperty("after").GetProperty("ops").GetInt32());
         Assert.Equal(decoded.Ops.Count, sh.GetProperty("before").GetProperty("ops").GetInt32());
-        Assert.True(sh.GetProperty("seconds").GetDouble() < 2);
+        // Work, not time (no wall clock in tests): the same budget ShrinkTests holds the shrinker to.
+        Assert.InRange(sh.GetProperty("runs").GetInt32(), 1, 200);
         Assert.Equal(outPath, sh.GetProperty("written").GetString());
         Assert.Equal(v.Signature, j.GetProperty("signature").GetString());
         Assert.True(File.Exists(outPath));

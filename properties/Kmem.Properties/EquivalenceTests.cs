@@ -14,7 +14,7 @@ namespace Kmem.Properties;
 /// </summary>
 public class EquivalenceTests
 {
-    private static int Cases => int.TryParse(Environment.GetEnvironmentVariable("KMEM_EQUIVALENCE_CASES"), out int n) ? n : 150;
+    private static int Cases => int.TryParse(Environment.GetEnvironmentVariable("KMEM_EQUIVALENCE_CASES"), out int n) && n > 0 ? n : 150;
 
     public static IEnumerable<object[]> Combinations =>
         from p in Kmem.Scenarios.Profiles.All

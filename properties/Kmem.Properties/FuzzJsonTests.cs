@@ -52,6 +52,11 @@ public sealed class FuzzJsonTests
         string line = FuzzCommand.FindingJson("parser", HarnessKind.Parser, "roundtrip/print", "p.kmem", "ram 1x\n", TargetRegistry.Get("reference")!.Create);
         var doc = JsonDocument.Parse(line).RootElement;
         Assert.Equal("roundtrip/print", doc.GetProperty("signature").GetString());
+        Assert.Equal("roundtrip", doc.GetProperty("invariant").GetString());
+        Assert.Equal("print", doc.GetProperty("operation").GetString());
+        Assert.False(doc.GetProperty("ok").GetBoolean());
+        Assert.Equal("any", doc.GetProperty("profile").GetString());
+        Assert.Equal("ram 1x\n", doc.GetProperty("scenario").GetString());
         Assert.Equal("parser", doc.GetProperty("fuzz").GetProperty("harness").GetString());
     }
 

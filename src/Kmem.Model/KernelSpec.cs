@@ -175,7 +175,7 @@ public sealed class KernelSpec
         {
             // A large kmalloc: straight from the page allocator.
             int order = GetOrder(size);
-            bool mayFail = Pages.Decide(order, gfp, false, null, out _).Result == Result.ENOMEM;
+            bool mayFail = got != Result.Ok && Pages.Decide(order, gfp, false, null, out _).Result == Result.ENOMEM;   // Outcome reads it only then
             if (Outcome(what, got, null, mayFail, $"an order-{order} block can be had") is { } v) return v;
             if (ApplyEvents(events, gfp, what, AllocKind.LargeKmalloc) is { } ve) return ve;
             if (got != Result.Ok) return NetZero(events, what);
@@ -188,7 +188,7 @@ public sealed class KernelSpec
         if (slabOrder > Pages.LargestOrder)
             return Outcome(what, got, Result.EINVAL, false, $"its {bucket}-byte cache needs order-{slabOrder} slabs, above the largest order {Pages.LargestOrder}")
                 ?? NoEvents(events, what, "it is refused");
-        bool fail = Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
+        bool fail = got != Result.Ok && Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
         if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v2) return v2;
         if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve2) return ve2;
         if (got != Result.Ok) return NetZero(events, what);
@@ -244,7 +244,7 @@ public sealed class KernelSpec
         var (bad, why) = GfpRules(gfp, atomic);
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
         int slabOrder = GetOrder(c.ObjectSize);
-        bool fail = Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
+        bool fail = got != Result.Ok && Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
         if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v) return v;
         if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);
@@ -498,7 +498,7 @@ public sealed class KernelSpec
             : atomic && PageSpec.MayBlock(dmaGfp) ? (Result.BUG, "a GFP mask that may sleep, in atomic context")
             : ((Result?)null, "");
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
-        bool mayFail = Pages.Decide(order, dmaGfp, false, null, out _).Result == Result.ENOMEM;
+        bool mayFail = got != Result.Ok && Pages.Decide(order, dmaGfp, false, null, out _).Result == Result.ENOMEM;
         if (Outcome(what, got, null, mayFail, $"an order-{order} block in ZONE_DMA can be had") is { } v) return v;
         if (ApplyEvents(events, dmaGfp, what, AllocKind.Dma) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);

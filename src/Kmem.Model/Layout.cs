@@ -2,7 +2,8 @@ namespace Kmem.Model;
 
 /// <summary>
 /// The frame map and zones a machine boots with (docs/semantics.md, "Physical layout"), computed
-/// the plain way: byte intervals first, then every frame classified on its own.
+/// the plain way: byte intervals first, then every frame classified by the same thresholds (filled
+/// as runs between them).
 /// </summary>
 public sealed class Layout
 {

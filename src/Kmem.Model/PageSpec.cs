@@ -15,7 +15,8 @@ public readonly record struct Allocation(int Id, AllocKind Kind, long FirstPfn, 
 /// The specification of physical memory: the abstract state (what every frame is, which
 /// allocations are live) and, for each operation, which outcomes are allowed. Each method takes
 /// what the target answered, returns the first rule it broke (or null), and when the answer was
-/// allowed advances the state with it. Short and plain: no clever indexing.
+/// allowed advances the state with it. Plain per-frame state; the only speed-ups are span scans and
+/// fills over runs of frames (same meaning as a loop) and counters kept beside the state.
 /// </summary>
 public sealed class PageSpec
 {
@@ -31,7 +32,8 @@ public sealed class PageSpec
 
     /// <summary>
     /// The frame ranges whose state changed since <see cref="ClearDirty"/> (null: everything, as after
-    /// boot and mem_init). The incremental checks look only there, widened to the largest block.
+    /// boot and mem_init). The incremental checks look only at the free blocks overlapping the region
+    /// each one could have touched (<see cref="CheckFreeBlocksIncremental"/>).
     /// </summary>
     public IReadOnlyList<(long Start, long End)>? Dirty => allDirty ? null : dirty;
     public void ClearDirty() { dirty.Clear(); allDirty = false; }
@@ -388,11 +390,14 @@ public sealed class PageSpec
     /// </summary>
     public Violation? CheckFreeBlocksIncremental(Action<long, long, List<(long Pfn, int Order)>> blocksOver, long[] targetZoneFree)
     {
+        // Regions first, then sorted and merged: a region can reach below an earlier change's region
+        // (a merge grows downwards), so merging in the order of the changes would lose that part.
+        regions.Clear();
+        foreach (var (s, e) in dirty) regions.Add(Region(s, e));
+        regions.Sort(ByStart);
         ranges.Clear();
-        dirty.Sort(ByStart);
-        foreach (var (s, e) in dirty)
+        foreach (var (a, b) in regions)
         {
-            var (a, b) = Region(s, e);
             if (ranges.Count > 0 && a <= ranges[^1].End) ranges[^1] = (ranges[^1].Start, Math.Max(ranges[^1].End, b));
             else ranges.Add((a, b));
         }
@@ -433,7 +438,7 @@ public sealed class PageSpec
         return (start, Math.Min(start + (1L << order), FrameCount));
     }
 
-    private readonly List<(long Start, long End)> ranges = new();
+    private readonly List<(long Start, long End)> ranges = new(), regions = new();
     private readonly List<(long Pfn, int Order)> scratch = new();
     private static readonly Comparison<(long Start, long End)> ByStart = (x, y) => x.Start.CompareTo(y.Start);
     private static readonly Comparison<(long Pfn, int Order)> ByPfn = (x, y) => x.Pfn.CompareTo(y.Pfn);
@@ -450,7 +455,7 @@ public sealed class PageSpec
             if (pfn % size != 0) return new("free-blocks", $"free order-{order} block at {Hex(Addr(pfn))} is not aligned to {size} frames");
             if (pfn < prevEnd) return new("free-blocks", $"free blocks overlap at {Hex(Addr(pfn))}");
             prevEnd = pfn + size;
-            if (pfn + size > FrameCount || Layout.ZoneOf(pfn) != Layout.ZoneOf(pfn + size - 1))
+            if (pfn < 0 || pfn + size > FrameCount || Layout.ZoneOf(pfn) != Layout.ZoneOf(pfn + size - 1))
                 return new("free-blocks", $"free order-{order} block at {Hex(Addr(pfn))} does not lie inside one zone");
             if (FirstNotFree(pfn, pfn + size) is var f && f >= 0)
             {

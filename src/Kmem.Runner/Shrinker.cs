@@ -10,7 +10,7 @@ public sealed record ShrinkResult(Scenario Scenario, Verdict Verdict, int Attemp
 {
     /// <summary>Operations executed by all candidate runs together (what the time goes into).</summary>
     public long StepsRun { get; init; }
-    /// <summary>Accepted moves by kind (truncate, slice, chunk, merge, header, value), for reports.</summary>
+    /// <summary>Accepted moves by kind (truncate, slice, boundary, gfp, chunk, merge, absorb, retarget, header, value, pairs), for reports.</summary>
     public IReadOnlyDictionary<string, int> AcceptedBy { get; init; } = new Dictionary<string, int>();
 }
 
@@ -33,6 +33,8 @@ public sealed record ShrinkResult(Scenario Scenario, Verdict Verdict, int Attemp
 /// <item>merge: two allocations replaced by one larger (their frees merge with them), two memblock
 /// allocations by one of the summed size;</item>
 /// <item>absorb: allocations never freed dropped, and the machine made smaller by what they took;</item>
+/// <item>retarget: a free of one allocation made to free another of the same kind, so the first can
+/// go (<see cref="Retarget"/>);</item>
 /// <item>header: boot parameters, memmap entries, holes and banks dropped; banks, holes, then boot
 /// parameters moved to round values (fewer set bits, within a factor of two);</item>
 /// <item>values: expectations and flags dropped, orders and sizes lowered and rounded;</item>
