@@ -297,6 +297,29 @@ public class FormatTests
             """.ReplaceLineEndings("\n"), Print(BinaryCodec.Decode(bytes)));
     }
 
+    [Theory]
+    // profile 0 (6.8), layout 2 (64M), no boot parameters
+    [InlineData(new byte[] { 0, 2, 0 }, 0xF0, 32UL << 20)]
+    [InlineData(new byte[] { 0, 2, 0 }, 0xF1, 48UL << 20)]
+    [InlineData(new byte[] { 0, 2, 0 }, 0xFF, (64UL << 20) - 1024)]
+    // layout 0: the profile's default RAM (1G on 6.8)
+    [InlineData(new byte[] { 0, 0, 0 }, 0xF5, (1UL << 30) - (16UL << 20))]
+    // layout 2 with mem=16M (boot kind 0, MemTable[0]): R is the smaller mem=
+    [InlineData(new byte[] { 0, 2, 1, 0, 0 }, 0xF0, 8UL << 20)]
+    // layout 6 (4G + 256M): clamped to 1G like every other size
+    [InlineData(new byte[] { 0, 6, 0 }, 0xF0, 1UL << 30)]
+    public void RelativeSizes_AreFractionsOfTheMachinesRam(byte[] header, byte sizeByte, ulong want)
+    {
+        // vmalloc SIZE, then kmalloc SIZE GFP: the relative form reads no varint, so the next op decodes in step
+        var s = BinaryCodec.Decode([.. header, (byte)OpKind.Vmalloc, sizeByte, (byte)OpKind.Kmalloc, 7, 0]);
+        Assert.Equal(2, s.Ops.Count);
+        Assert.Equal(want, s.Ops[0].Number);
+        Assert.Equal(OpKind.Kmalloc, s.Ops[1].Kind);
+        Assert.Equal(64UL, s.Ops[1].Number);
+        var again = BinaryCodec.Decode(BinaryCodec.Encode(s));
+        Assert.Equal(Print(s), Print(again));
+    }
+
     // ------------------------------------------------------------------ (3) Encode
 
     [Property(MaxTest = 500)]

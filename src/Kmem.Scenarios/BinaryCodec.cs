@@ -47,9 +47,14 @@ namespace Kmem.Scenarios;
 //       release_mem_region  REF                   ioremap                 ADDR SIZE
 //       iounmap             REF                   dma_alloc_coherent      SIZE GFP
 //       dma_free_coherent   REF                   context                 byte: bit 0 = atomic
-//   SIZE   byte s: s < 0x80: SizeTable[s % length]; else a varint, clamped to 1G unless it is
-//          2^63 or more (kept as it is: sizes whose rounding overflows, like kmalloc(-2800), are
-//          refused without allocating anything, and the overflow edge is where bugs live).
+//   SIZE   byte s: s < 0x80: SizeTable[s % length]; 0xF0..0xFF: relative to the machine,
+//          R - (R >> (s - 0xEF)), i.e. R/2, 3R/4, ... R - R/65536, where R is the RAM of the layout
+//          (the profile's default RAM for layout 0), or the smallest mem= below it, clamped to 1G;
+//          else (0x80..0xEF) a varint, clamped to 1G unless it is 2^63 or more (kept as it is:
+//          sizes whose rounding overflows, like kmalloc(-2800), are refused without allocating
+//          anything, and the overflow edge is where bugs live). The relative form reaches "nearly
+//          all of memory", where zone fallback, watermark and totalram limits decide, on any
+//          machine: a fixed table cannot, because that boundary moves with the RAM.
 //   ALIGN  byte a: 0: no align=; 1..0x7F: 1 << ((a - 1) % 32); else a varint, clamped to 4G
 //          (so 0 and non-powers of two can be written).
 //   ORDER  byte o: o % 24.        FORDER  byte o: 0: no order=; else order=(o - 1) % 24.
@@ -92,6 +97,9 @@ public static class BinaryCodec
 
     /// <summary>Sizes from here on are decoded as they are (see SIZE above).</summary>
     public const ulong HugeSizes = 1UL << 63;
+
+    /// <summary>SIZE bytes from here on are relative to the machine's RAM (see SIZE above).</summary>
+    public const byte RelativeSizes = 0xF0;
 
     private static ulong ClampSize(ulong v) => v >= HugeSizes ? v : Math.Min(v, MaxOpSize);
     public const ulong MaxAlign = 1UL << 32;
@@ -179,6 +187,7 @@ public static class BinaryCodec
         var boot = new List<BootParam>(bootCount);
         for (int i = 0; i < bootCount; i++)
             boot.Add(DecodeBootParam(ref d, profile));
+        d.Ram = RamOf(layout, profile, boot);
 
         var ops = new List<Op>();
         var caches = new List<int>();  // binding index of each kmem_cache_create result
@@ -277,6 +286,22 @@ public static class BinaryCodec
             Boot = boot,
         };
         return new Scenario(header, ops);
+    }
+
+    /// <summary>R of the relative SIZE form: the layout's RAM (the profile's default for layout 0), or a smaller mem=.</summary>
+    private static ulong RamOf(Layout layout, Profile profile, List<BootParam> boot)
+    {
+        ulong ram = 0;
+        foreach (var r in layout.Ram)
+            ram += r.Size;
+        if (layout.Ram.Length == 0)
+            ram = profile.DefaultRam;
+        foreach (var b in boot)
+        {
+            if (b.Kind == BootParamKind.Mem && b.Value < ram)
+                ram = b.Value;
+        }
+        return ram;
     }
 
     private static BootParam DecodeBootParam(ref Decoder d, Profile profile)
@@ -399,10 +424,17 @@ public static class BinaryCodec
             return v;
         }
 
+        /// <summary>R of the relative SIZE form (set once the header is decoded).</summary>
+        public ulong Ram;
+
         public ulong Size()
         {
             byte s = Byte();
-            return s < 0x80 ? SizeTable[s % SizeTable.Length] : ClampSize(Varint());
+            if (s < 0x80)
+                return SizeTable[s % SizeTable.Length];
+            if (s >= RelativeSizes)
+                return ClampSize(Ram - (Ram >> (s - RelativeSizes + 1)));
+            return ClampSize(Varint());
         }
 
         public ulong? Align()
@@ -850,6 +882,10 @@ public static class BinaryCodec
             tokens.Add([Code(OpKind.AllocPages), 0, gfp]);
         foreach (ulong size in new ulong[] { 8, 64, 96, 4 * K, 8 * K + 1, 128 * K - 16, 128 * K + 1, 4 * M, 4 * M + 1 })
             tokens.Add([Code(OpKind.Kmalloc), Sz(size), 0]);
+        // vmalloc of nearly all of memory at several depths (the relative SIZE form): R - R/2^k, where
+        // zone fallback, the watermarks and the totalram limit decide, whatever the machine's RAM.
+        foreach (byte rel in new byte[] { 0xF1, 0xF3, 0xF5, 0xF7, 0xFF })
+            tokens.Add([Code(OpKind.Vmalloc), rel]);
         // Raw sizes at limits the table does not hold: 2.0's kmalloc limit + 1 (131049), and sizes
         // a page or so below 2^64, where rounding up to a bucket or a page order overflows.
         foreach (ulong size in new ulong[] { 131049, 0xFFFFFFFFFFFFF496, 0xFFFFFFFFFFFFF000, HugeSizes })
