@@ -3,6 +3,20 @@ namespace Kmem.Model;
 /// <summary>A page-allocator call another allocator made (the model's view of a target's PageEvent).</summary>
 public readonly record struct ModelEvent(bool Alloc, long Pfn, int Order, AllocKind Use, ulong Owner, ulong ObjectSize);
 
+/// <summary>
+/// The call being judged, as messages name it: `kmalloc(64, Kernel)`. It keeps the arguments and
+/// writes the text only when a message is written. Every operation is judged and almost none fails,
+/// so formatting the name up front was most of what the model allocated per operation.
+/// Format placeholders: {0} A, {1} B, {2} the GFP mask, {3} A in hex, {4} B in hex.
+/// </summary>
+public readonly record struct Call(string Format, ulong A = 0, ulong B = 0, GfpBits Gfp = default)
+{
+    public static implicit operator Call(string name) => new(name);
+
+    public override string ToString() =>
+        string.Format(System.Globalization.CultureInfo.InvariantCulture, Format, A, B, Gfp, PageSpec.Hex(A), PageSpec.Hex(B));
+}
+
 public readonly record struct MeminfoModel(
     ulong MemTotal, ulong MemFree, ulong VmallocTotal, ulong VmallocUsed, ulong VmallocChunk,
     ulong FreeDma, ulong FreeDma32, ulong FreeNormal, ulong FreeHighMem);
@@ -28,14 +42,32 @@ public sealed class KernelSpec
     }
 
     private enum ObjKind { Kmalloc, CacheObject, Large }
-    private sealed record Obj(ulong Addr, ulong Extent, ObjKind Kind, ulong Cache);
-    private sealed record Area(ulong Start, ulong Size, bool Ioremap);
+    private readonly record struct Obj(ulong Addr, ulong Extent, ObjKind Kind, ulong Cache);
+    private readonly record struct Area(ulong Start, ulong Size, bool Ioremap);
 
     private readonly Dictionary<ulong, Cache> caches = new();
     private readonly Dictionary<ulong, Obj> objects = new();
-    private readonly SortedSet<ulong> objectStarts = new();
-    private readonly SortedDictionary<ulong, Area> areas = new();
-    private readonly SortedDictionary<ulong, ulong> claims = new();   // start -> size
+    // Sorted by address, in arrays (SortedList, a List kept sorted): the overlap checks look up
+    // neighbours by binary search and walk by index, which allocates nothing. (SortedSet's range
+    // views and SortedDictionary's enumerators allocated on every operation.)
+    private readonly List<ulong> objectStarts = new();
+    private readonly SortedList<ulong, Area> areas = new();
+    private readonly SortedList<ulong, ulong> claims = new();   // start -> size
+
+    /// <summary>The index of the first live object starting at or above `addr` (objectStarts.Count if none).</summary>
+    private int FirstObjectFrom(ulong addr)
+    {
+        int i = objectStarts.BinarySearch(addr);
+        return i >= 0 ? i : ~i;
+    }
+
+    /// <summary>The first live object starting in [lo, hi], if any.</summary>
+    private bool FirstObjectIn(ulong lo, ulong hi, out ulong start)
+    {
+        int i = FirstObjectFrom(lo);
+        start = i < objectStarts.Count ? objectStarts[i] : 0;
+        return i < objectStarts.Count && start <= hi;
+    }
     private readonly Dictionary<ulong, int> dmaBuffers = new();       // address -> order
 
     public ulong VmallocStart { get; }
@@ -98,7 +130,7 @@ public sealed class KernelSpec
     /// Judges an allocation whose only allowed outcomes are `fixedResult` (EINVAL or BUG) when set,
     /// or Ok, with ENOMEM allowed when `mayFail`.
     /// </summary>
-    private static Violation? Outcome(string what, Result got, Result? fixedResult, bool mayFail, string why)
+    private static Violation? Outcome(Call what, Result got, Result? fixedResult, bool mayFail, string why)
     {
         if (fixedResult is { } f)
         {
@@ -115,7 +147,7 @@ public sealed class KernelSpec
     }
 
     /// <summary>Checks the page events of one operation. `gfp` is the mask the allocator must use for new pages.</summary>
-    private Violation? ApplyEvents(IReadOnlyList<ModelEvent> events, GfpBits gfp, string what, AllocKind allowed, AllocKind? alsoAllowed = null)
+    private Violation? ApplyEvents(IReadOnlyList<ModelEvent> events, GfpBits gfp, Call what, AllocKind allowed, AllocKind? alsoAllowed = null)
     {
         for (int i = 0; i < events.Count; i++)
         {
@@ -133,7 +165,7 @@ public sealed class KernelSpec
                 if (e.Use == AllocKind.Slab)
                 {
                     ulong end = addr + (PageSize << Math.Clamp(e.Order, 0, 40));
-                    if (Sorted.First(objectStarts, addr, end - 1, out ulong live))
+                    if (FirstObjectIn(addr, end - 1, out ulong live))
                         return new("no-double-mapping", $"{what} gave a slab page at {PageSpec.Hex(addr)} back to the page allocator while the object at {PageSpec.Hex(live)} in it is live");
                 }
                 if (Pages.FreeBlock(addr, e.Order, e.Use, e.Owner, what) is { } v) return v;
@@ -142,7 +174,7 @@ public sealed class KernelSpec
         return null;
     }
 
-    private static Violation? NoEvents(IReadOnlyList<ModelEvent> events, string what, string why) =>
+    private static Violation? NoEvents(IReadOnlyList<ModelEvent> events, Call what, string why) =>
         events.Count == 0 ? null : new("misuse", $"{what}: {why}, so nothing may change, but the target made {events.Count} page-allocator calls");
 
     // ------------------------------------------------------------------ kmalloc and caches
@@ -158,7 +190,7 @@ public sealed class KernelSpec
 
     public Violation? Kmalloc(ulong size, GfpBits gfp, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"kmalloc({size}, {gfp})";
+        var what = new Call("kmalloc({0}, {2})", size, Gfp: gfp);
         var (bad, why) = GfpRules(gfp, atomic);
         if (bad is null && size > KmallocMaxSize) (bad, why) = (Result.EINVAL, $"{size} is above KMALLOC_MAX_SIZE {KmallocMaxSize}");
         if (bad is null && size == 0 && M.KmallocZeroSizePtr)
@@ -176,7 +208,7 @@ public sealed class KernelSpec
             // A large kmalloc: straight from the page allocator.
             int order = GetOrder(size);
             bool mayFail = got != Result.Ok && Pages.Decide(order, gfp, false, null, out _).Result == Result.ENOMEM;   // Outcome reads it only then
-            if (Outcome(what, got, null, mayFail, $"an order-{order} block can be had") is { } v) return v;
+            if (got != Result.Ok && Outcome(what, got, null, mayFail, $"an order-{order} block can be had") is { } v) return v;   // Ok needs no reason
             if (ApplyEvents(events, gfp, what, AllocKind.LargeKmalloc) is { } ve) return ve;
             if (got != Result.Ok) return NetZero(events, what);
             var a = addr % PageSize == 0 ? Pages.AllocationAt((long)(addr >> M.PageShift)) : null;
@@ -189,7 +221,7 @@ public sealed class KernelSpec
             return Outcome(what, got, Result.EINVAL, false, $"its {bucket}-byte cache needs order-{slabOrder} slabs, above the largest order {Pages.LargestOrder}")
                 ?? NoEvents(events, what, "it is refused");
         bool fail = got != Result.Ok && Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
-        if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v2) return v2;
+        if (got != Result.Ok && Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v2) return v2;
         if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve2) return ve2;
         if (got != Result.Ok) return NetZero(events, what);
         ulong extent = M.Slab == SlabFlavour.Blocks20 ? Math.Max(size, 1) : bucket;
@@ -199,7 +231,7 @@ public sealed class KernelSpec
 
     public Violation? Kfree(ulong addr, Result got, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"kfree({PageSpec.Hex(addr)})";
+        var what = new Call("kfree({3})", addr);
         if (addr == 0 || (M.KmallocZeroSizePtr && addr == ZeroSizePtr))
             return Outcome(what, got, Result.Ok, false, "kfree of NULL or ZERO_SIZE_PTR is a no-op") ?? NoEvents(events, what, "it is a no-op");
         if (!objects.TryGetValue(addr, out var o))
@@ -215,7 +247,7 @@ public sealed class KernelSpec
 
     public Violation? KmemCacheCreate(ulong size, ulong align, bool atomic, Result got, ulong handle, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"kmem_cache_create({size}, align={align})";
+        var what = new Call("kmem_cache_create({0}, align={1})", size, align);
         (Result? bad, string why) = (null, "");
         if (!M.HasKmemCache) (bad, why) = (Result.EINVAL, "this kernel has no kmem_cache API");
         else if (atomic) (bad, why) = (Result.BUG, "kmem_cache_create may sleep; in atomic context");
@@ -238,14 +270,14 @@ public sealed class KernelSpec
 
     public Violation? KmemCacheAlloc(ulong cache, GfpBits gfp, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"kmem_cache_alloc({PageSpec.Hex(cache)}, {gfp})";
+        var what = new Call("kmem_cache_alloc({3}, {2})", cache, Gfp: gfp);
         if (!caches.TryGetValue(cache, out var c) || !c.Live)
             return Outcome(what, got, Result.BUG, false, "not a live cache") ?? NoEvents(events, what, "it is misuse");
         var (bad, why) = GfpRules(gfp, atomic);
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
         int slabOrder = GetOrder(c.ObjectSize);
         bool fail = got != Result.Ok && Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
-        if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v) return v;
+        if (got != Result.Ok && Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v) return v;
         if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);
         if (CheckSlabObject(what, addr, c.ObjectSize, c.Align, c.ObjectSize, c.Handle, false) is { } vo) return vo;
@@ -255,7 +287,7 @@ public sealed class KernelSpec
 
     public Violation? KmemCacheFree(ulong cache, ulong addr, Result got, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"kmem_cache_free({PageSpec.Hex(cache)}, {PageSpec.Hex(addr)})";
+        var what = new Call("kmem_cache_free({3}, {4})", cache, addr);
         if (!caches.TryGetValue(cache, out var c) || !c.Live)
             return Outcome(what, got, Result.BUG, false, "not a live cache") ?? NoEvents(events, what, "it is misuse");
         if (!objects.TryGetValue(addr, out var o) || o.Kind != ObjKind.CacheObject || o.Cache != cache)
@@ -268,7 +300,7 @@ public sealed class KernelSpec
 
     public Violation? KmemCacheDestroy(ulong cache, bool atomic, Result got, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"kmem_cache_destroy({PageSpec.Hex(cache)})";
+        var what = new Call("kmem_cache_destroy({3})", cache);
         (Result? bad, string why) = (null, "");
         caches.TryGetValue(cache, out var c);
         if (atomic) (bad, why) = (Result.BUG, "kmem_cache_destroy may sleep; in atomic context");
@@ -283,15 +315,14 @@ public sealed class KernelSpec
         return new("ownership", $"{what} left {left.Count} slab pages of the cache allocated (first at {PageSpec.Hex((ulong)left[0].FirstPfn << M.PageShift)})");
     }
 
-    private Violation? CheckSlabObject(string what, ulong addr, ulong extent, ulong align, ulong objectSize, ulong? cache, bool dma)
+    private Violation? CheckSlabObject(Call what, ulong addr, ulong extent, ulong align, ulong objectSize, ulong? cache, bool dma)
     {
         long pfn = (long)(addr >> M.PageShift);
-        string whose = cache is { } h ? $"cache {PageSpec.Hex(h)}" : $"a kmalloc-{objectSize} cache";
         if (Pages.OwnerOf(pfn) is not { Kind: AllocKind.Slab } page)
             return new("slab", $"{what} returned {PageSpec.Hex(addr)}, which is not inside a slab page ({Pages.Describe(pfn)})");
         bool rightCache = cache is { } hc ? page.Owner == hc : page.ObjectSize == objectSize && !caches.ContainsKey(page.Owner);
         if (!rightCache)
-            return new("slab", $"{what} returned {PageSpec.Hex(addr)} from a slab page of another cache (objects of {page.ObjectSize} bytes, owner {PageSpec.Hex(page.Owner)}); it must come from {whose}");
+            return new("slab", $"{what} returned {PageSpec.Hex(addr)} from a slab page of another cache (objects of {page.ObjectSize} bytes, owner {PageSpec.Hex(page.Owner)}); it must come from {(cache is { } h ? $"cache {PageSpec.Hex(h)}" : $"a kmalloc-{objectSize} cache")}");
         ulong pageEnd = (ulong)(page.FirstPfn + page.Pages) << M.PageShift;
         if (addr + extent > pageEnd)
             return new("slab", $"{what}: the object {PageSpec.Hex(addr)}..{PageSpec.Hex(addr + extent)} runs past its slab page's end {PageSpec.Hex(pageEnd)}");
@@ -302,26 +333,29 @@ public sealed class KernelSpec
         return null;
     }
 
-    private Violation? AddObject(string what, Obj o)
+    private Violation? AddObject(Call what, Obj o)
     {
-        if (Sorted.Last(objectStarts, 0UL, o.Addr, out ulong prev) && objects[prev] is var p && p.Addr + p.Extent > o.Addr)
+        // The last live object starting at or below o.Addr, then the first starting inside o.
+        int at = FirstObjectFrom(o.Addr);
+        int before = at < objectStarts.Count && objectStarts[at] == o.Addr ? at : at - 1;
+        if (before >= 0 && objects[objectStarts[before]] is var p && p.Addr + p.Extent > o.Addr)
             return new("no-double-mapping", $"{what} returned {PageSpec.Hex(o.Addr)}, inside the live object at {PageSpec.Hex(p.Addr)} ({p.Extent} bytes)");
-        if (o.Addr + o.Extent > o.Addr && Sorted.First(objectStarts, o.Addr, o.Addr + o.Extent - 1, out ulong next))
+        if (o.Addr + o.Extent > o.Addr && FirstObjectIn(o.Addr, o.Addr + o.Extent - 1, out ulong next))
             return new("no-double-mapping", $"{what} returned {PageSpec.Hex(o.Addr)} ({o.Extent} bytes), overlapping the live object at {PageSpec.Hex(next)}");
         objects[o.Addr] = o;
-        objectStarts.Add(o.Addr);
+        objectStarts.Insert(at, o.Addr);
         return null;
     }
 
     private void RemoveObject(Obj o)
     {
         objects.Remove(o.Addr);
-        objectStarts.Remove(o.Addr);
+        objectStarts.RemoveAt(objectStarts.BinarySearch(o.Addr));
         if (o.Kind == ObjKind.CacheObject && caches.TryGetValue(o.Cache, out var c)) c.LiveObjects--;
     }
 
     /// <summary>A failed allocation may take pages and give them back, but must end where it began.</summary>
-    private static Violation? NetZero(IReadOnlyList<ModelEvent> events, string what)
+    private static Violation? NetZero(IReadOnlyList<ModelEvent> events, Call what)
     {
         long net = 0;
         foreach (var e in events) net += (e.Alloc ? 1 : -1) * (1L << Math.Clamp(e.Order, 0, 40));
@@ -334,8 +368,9 @@ public sealed class KernelSpec
     public ulong? FirstFit(ulong size, ulong align)
     {
         ulong cursor = AlignUp(VmallocStart, align);
-        foreach (var a in areas.Values)
+        for (int i = 0; i < areas.Count; i++)   // in address order
         {
+            var a = areas.GetValueAtIndex(i);
             if (a.Start >= cursor && a.Start - cursor >= size) return cursor;   // no overflow for huge sizes
             cursor = Math.Max(cursor, AlignUp(a.Start + a.Size, align));
         }
@@ -344,12 +379,12 @@ public sealed class KernelSpec
 
     private static ulong AlignUp(ulong x, ulong a) => (x + a - 1) / a * a;
 
-    private Violation? AddArea(string what, Area area)
+    private Violation? AddArea(Call what, Area area)
     {
         if (area.Start < VmallocStart || area.Start + area.Size > VmallocEnd || area.Start + area.Size < area.Start)
             return new("limits", $"{what} placed its area at {PageSpec.Hex(area.Start)}..{PageSpec.Hex(area.Start + area.Size)}, outside the vmalloc area {PageSpec.Hex(VmallocStart)}..{PageSpec.Hex(VmallocEnd)}");
-        foreach (var a in areas.Values)   // few areas: plain and obvious
-            if (a.Start < area.Start + area.Size && area.Start < a.Start + a.Size)
+        for (int i = 0; i < areas.Count; i++)   // few areas: plain and obvious
+            if (areas.GetValueAtIndex(i) is var a && a.Start < area.Start + area.Size && area.Start < a.Start + a.Size)
                 return new("no-double-mapping", $"{what}: the area {PageSpec.Hex(area.Start)}..{PageSpec.Hex(area.Start + area.Size)} (guard page included) overlaps the live {(a.Ioremap ? "ioremap" : "vmalloc")} area {PageSpec.Hex(a.Start)}..{PageSpec.Hex(a.Start + a.Size)}");
         areas[area.Start] = area;
         vmFiguresStale = true;
@@ -358,20 +393,23 @@ public sealed class KernelSpec
 
     public Violation? Vmalloc(ulong size, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"vmalloc({size})";
+        var what = new Call("vmalloc({0})", size);
         ulong pages = PagesFor(size);
         (Result? bad, string why) = atomic ? (Result.EINVAL, "vmalloc may sleep; in atomic context")
             : size == 0 ? (Result.EINVAL, "size 0") : ((Result?)null, "");
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
         // The area with its guard page; a size that cannot be represented cannot fit either.
         ulong need = pages >= ulong.MaxValue / PageSize ? ulong.MaxValue : pages * PageSize + PageSize;
-        long managed = Pages.Managed.Sum();
-        bool tooBig = pages > (ulong)managed;
-        bool noRoom = FirstFit(need, PageSize) is null;
-        long obtainable = Pages.ObtainableOrder0(GfpBits.HighUser);
-        bool mayFail = tooBig || noRoom || obtainable < (long)pages;
-        string reason = $"{pages} pages are within MemTotal, a free range of {need} bytes exists and {obtainable} pages can be had";
-        if (Outcome(what, got, null, mayFail, reason) is { } v) return v;
+        if (got != Result.Ok)   // Ok is always allowed here; a failure must be one the state explains
+        {
+            long managed = Pages.Managed.Sum();
+            bool tooBig = pages > (ulong)managed;
+            bool noRoom = FirstFit(need, PageSize) is null;
+            long obtainable = Pages.ObtainableOrder0(GfpBits.HighUser);
+            bool mayFail = tooBig || noRoom || obtainable < (long)pages;
+            string reason = $"{pages} pages are within MemTotal, a free range of {need} bytes exists and {obtainable} pages can be had";
+            if (Outcome(what, got, null, mayFail, reason) is { } v) return v;
+        }
         if (ApplyEvents(events, GfpBits.HighUser, what, AllocKind.Vmalloc) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);
         if (addr % PageSize != 0) return new("alignment", $"{what} returned {PageSpec.Hex(addr)}, not page-aligned");
@@ -383,7 +421,7 @@ public sealed class KernelSpec
 
     public Violation? Vfree(ulong addr, Result got, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"vfree({PageSpec.Hex(addr)})";
+        var what = new Call("vfree({3})", addr);
         if (addr == 0) return Outcome(what, got, Result.Ok, false, "vfree(NULL) is a no-op") ?? NoEvents(events, what, "it is a no-op");
         if (!areas.TryGetValue(addr, out var a) || a.Ioremap)
             return Outcome(what, got, Result.BUG, false, $"{PageSpec.Hex(addr)} is not the start of a live vmalloc area") ?? NoEvents(events, what, "it is misuse");
@@ -397,7 +435,7 @@ public sealed class KernelSpec
 
     public Violation? Ioremap(ulong start, ulong size, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"ioremap({PageSpec.Hex(start)}, {size})";
+        var what = new Call("ioremap({3}, {1})", start, size);
         (Result? bad, string why) = (null, "");
         if (atomic) (bad, why) = (Result.BUG, "ioremap may sleep; in atomic context");
         else if (size == 0 || start + size < start) (bad, why) = (Result.EINVAL, "size 0 or a range that wraps");
@@ -413,7 +451,7 @@ public sealed class KernelSpec
         ulong mapped = mappedPages >= ulong.MaxValue / PageSize ? ulong.MaxValue - PageSize : mappedPages * PageSize;
         ulong align = IoremapAlign(mapped);
         bool noRoom = FirstFit(mapped + PageSize, align) is null;
-        if (Outcome(what, got, null, noRoom, $"a free range of {mapped + PageSize} bytes aligned to {align} exists") is { } v) return v;
+        if (got != Result.Ok && Outcome(what, got, null, noRoom, $"a free range of {mapped + PageSize} bytes aligned to {align} exists") is { } v) return v;
         if (NoEvents(events, what, "ioremap takes no pages") is { } ve) return ve;
         if (got != Result.Ok) return null;
         ulong areaStart = addr - offset;
@@ -432,7 +470,7 @@ public sealed class KernelSpec
 
     public Violation? Iounmap(ulong addr, bool atomic, Result got)
     {
-        string what = $"iounmap({PageSpec.Hex(addr)})";
+        var what = new Call("iounmap({3})", addr);
         if (atomic) return Outcome(what, got, Result.BUG, false, "iounmap may sleep; in atomic context");
         if (addr == 0) return Outcome(what, got, Result.Ok, false, "iounmap(NULL) is a no-op");
         ulong start = addr - addr % PageSize;
@@ -448,7 +486,7 @@ public sealed class KernelSpec
 
     public Violation? RequestMemRegion(ulong start, ulong size, bool atomic, Result got, ulong handle)
     {
-        string what = $"request_mem_region({PageSpec.Hex(start)}, {size})";
+        var what = new Call("request_mem_region({3}, {1})", start, size);
         (Result? bad, string why) = (null, "");
         if (atomic) (bad, why) = (Result.BUG, "request_mem_region may sleep; in atomic context");
         else if (size == 0 || start + size < start) (bad, why) = (Result.EINVAL, "size 0 or a range that wraps");
@@ -458,8 +496,8 @@ public sealed class KernelSpec
             for (long f = first; f <= last && f < Pages.FrameCount; f++)
                 if (Pages.IsSystemRam(f)) { (bad, why) = (Result.EBUSY, $"it overlaps System RAM at {PageSpec.Hex((ulong)f << M.PageShift)}"); break; }
             if (bad is null)
-                foreach (var (s, z) in claims)
-                    if (s < start + size && start < s + z) { (bad, why) = (Result.EBUSY, $"it overlaps the claim {PageSpec.Hex(s)}..{PageSpec.Hex(s + z)}"); break; }
+                for (int i = 0; i < claims.Count; i++)
+                    if ((claims.GetKeyAtIndex(i), claims.GetValueAtIndex(i)) is var (s, z) && s < start + size && start < s + z) { (bad, why) = (Result.EBUSY, $"it overlaps the claim {PageSpec.Hex(s)}..{PageSpec.Hex(s + z)}"); break; }
         }
         if (Outcome(what, got, bad, false, bad is null ? "" : why) is { } v) return v;
         if (bad is not null) return null;
@@ -470,7 +508,7 @@ public sealed class KernelSpec
 
     public Violation? ReleaseMemRegion(ulong start, bool atomic, Result got)
     {
-        string what = $"release_mem_region({PageSpec.Hex(start)})";
+        var what = new Call("release_mem_region({3})", start);
         if (atomic) return Outcome(what, got, Result.BUG, false, "release_mem_region may sleep; in atomic context");
         if (!claims.ContainsKey(start))
             return Outcome(what, got, Result.BUG, false, "no live claim starts there (\"Trying to free nonexistent resource\")");
@@ -490,7 +528,7 @@ public sealed class KernelSpec
 
     public Violation? DmaAllocCoherent(ulong size, GfpBits gfp, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"dma_alloc_coherent({size}, {gfp})";
+        var what = new Call("dma_alloc_coherent({0}, {2})", size, Gfp: gfp);
         var dmaGfp = DmaGfp(gfp);
         int order = size == 0 ? 0 : GetOrder(size);
         (Result? bad, string why) = size == 0 ? (Result.EINVAL, "size 0")
@@ -499,7 +537,7 @@ public sealed class KernelSpec
             : ((Result?)null, "");
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
         bool mayFail = got != Result.Ok && Pages.Decide(order, dmaGfp, false, null, out _).Result == Result.ENOMEM;
-        if (Outcome(what, got, null, mayFail, $"an order-{order} block in ZONE_DMA can be had") is { } v) return v;
+        if (got != Result.Ok && Outcome(what, got, null, mayFail, $"an order-{order} block in ZONE_DMA can be had") is { } v) return v;
         if (ApplyEvents(events, dmaGfp, what, AllocKind.Dma) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);
         var a = addr % PageSize == 0 ? Pages.AllocationAt((long)(addr >> M.PageShift)) : null;
@@ -511,7 +549,7 @@ public sealed class KernelSpec
 
     public Violation? DmaFreeCoherent(ulong addr, Result got, IReadOnlyList<ModelEvent> events)
     {
-        string what = $"dma_free_coherent({PageSpec.Hex(addr)})";
+        var what = new Call("dma_free_coherent({3})", addr);
         if (!dmaBuffers.ContainsKey(addr))
             return Outcome(what, got, Result.BUG, false, "not the start of a live DMA buffer") ?? NoEvents(events, what, "it is misuse");
         if (got != Result.Ok) return Outcome(what, got, Result.Ok, false, "it frees a live DMA buffer");
@@ -537,8 +575,9 @@ public sealed class KernelSpec
         if (vmFiguresStale)
         {
             ulong used = 0, chunk = 0, cursor = VmallocStart;
-            foreach (var a in areas.Values)
+            for (int i = 0; i < areas.Count; i++)
             {
+                var a = areas.GetValueAtIndex(i);
                 used += a.Size;
                 if (a.Start > cursor) chunk = Math.Max(chunk, a.Start - cursor);
                 cursor = Math.Max(cursor, a.Start + a.Size);

@@ -245,7 +245,7 @@ public sealed class PageSpec
     /// A block from the page allocator, asked for by the scenario (alloc_pages) or by another allocator
     /// on its behalf (a page event): the same rules either way.
     /// </summary>
-    public Violation? AllocBlock(int order, GfpBits gfp, bool atomic, Result got, ulong addr, AllocKind kind, string what,
+    public Violation? AllocBlock(int order, GfpBits gfp, bool atomic, Result got, ulong addr, AllocKind kind, Call what,
         ulong owner = 0, ulong objectSize = 0)
     {
         if (!InitDone) throw new InvalidOperationException("page allocation before mem_init: the runner must insert mem_init");
@@ -287,7 +287,7 @@ public sealed class PageSpec
     }
 
     /// <summary>A page event that gives a block back: it must be a live block of that kind, owner and order.</summary>
-    public Violation? FreeBlock(ulong addr, int order, AllocKind kind, ulong owner, string what)
+    public Violation? FreeBlock(ulong addr, int order, AllocKind kind, ulong owner, Call what)
     {
         if (!liveByFirstPfn.TryGetValue(Pfn(addr), out var a) || a.Kind != kind || a.Owner != owner || a.Order != order || addr % Layout.PageSize != 0)
             return new("ownership", $"{what} gave back an order-{order} block at {Hex(addr)} it does not own ({Describe(Pfn(addr))})");
@@ -597,25 +597,4 @@ public sealed class PageSpec
         new("misuse", $"a valid request must give {allowed}; the target answered {got}");
 
     public static string Hex(ulong a) => "0x" + a.ToString("x");
-}
-
-/// <summary>
-/// First and last element of a range of a sorted set in O(log n). (A view's Count walks the whole
-/// view, which made every lookup linear.)
-/// </summary>
-internal static class Sorted
-{
-    public static bool First<T>(SortedSet<T> set, T lo, T hi, out T value)
-    {
-        foreach (var x in set.GetViewBetween(lo, hi)) { value = x; return true; }
-        value = default!;
-        return false;
-    }
-
-    public static bool Last<T>(SortedSet<T> set, T lo, T hi, out T value)
-    {
-        foreach (var x in set.GetViewBetween(lo, hi).Reverse()) { value = x; return true; }
-        value = default!;
-        return false;
-    }
 }
