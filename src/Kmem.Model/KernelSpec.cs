@@ -149,6 +149,12 @@ public sealed class KernelSpec
     /// <summary>Checks the page events of one operation. `gfp` is the mask the allocator must use for new pages.</summary>
     private Violation? ApplyEvents(IReadOnlyList<ModelEvent> events, GfpBits gfp, Call what, AllocKind allowed, AllocKind? alsoAllowed = null)
     {
+        if (events.Count > 64)
+        {
+            int allocs = 0;
+            for (int i = 0; i < events.Count; i++) allocs += events[i].Alloc ? 1 : 0;
+            Pages.ExpectAllocations(allocs);
+        }
         for (int i = 0; i < events.Count; i++)
         {
             var e = events[i];
@@ -358,7 +364,7 @@ public sealed class KernelSpec
     private static Violation? NetZero(IReadOnlyList<ModelEvent> events, Call what)
     {
         long net = 0;
-        foreach (var e in events) net += (e.Alloc ? 1 : -1) * (1L << Math.Clamp(e.Order, 0, 40));
+        for (int i = 0; i < events.Count; i++) net += (events[i].Alloc ? 1 : -1) * (1L << Math.Clamp(events[i].Order, 0, 40));
         return net == 0 ? null : new("ownership", $"{what} failed but kept {net} pages it took");
     }
 

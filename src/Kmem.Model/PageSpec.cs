@@ -322,6 +322,9 @@ public sealed class PageSpec
         return m;
     }
 
+    /// <summary>Room for `more` allocations, made at once: a vmalloc's thousands of page events then grow the table once.</summary>
+    public void ExpectAllocations(int more) => liveByFirstPfn.EnsureCapacity(liveByFirstPfn.Count + more);
+
     /// <summary>The live allocation that starts at a frame, or null.</summary>
     public Allocation? AllocationAt(long pfn) => liveByFirstPfn.TryGetValue(pfn, out var a) ? a : null;
 

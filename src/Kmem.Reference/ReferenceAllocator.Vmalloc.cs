@@ -130,6 +130,7 @@ public partial class ReferenceAllocator
             return TargetResult.NoMem;
         }
         var pfns = new uint[pages];
+        _events.EnsureCapacity(_events.Count + (int)pages);   // one page event a page: grow once, not by doubling
         for (ulong i = 0; i < pages; i++)
         {
             var outcome = AllocBlock(0, VmallocGfp, false, out int pfn);

@@ -144,7 +144,7 @@ public sealed class Session
     private readonly bool full;
     private readonly long[] zoneFree = new long[4];
     private readonly List<PageEvent> rawEvents = new();
-    private readonly List<ModelEvent> events = new();
+    private readonly ModelEvents events;
     private readonly Dictionary<string, Binding> names = new();
     private bool atomic;
     private int executed;
@@ -158,6 +158,7 @@ public sealed class Session
     public Session(Scenario scenario, Func<ITarget> targetFactory, RunOptions options)
     {
         this.options = options;
+        events = new ModelEvents(rawEvents);
         var machine = MachineConfig.From(scenario);
         target = targetFactory();
         target.Boot(machine);
@@ -207,19 +208,32 @@ public sealed class Session
     }
 
     /// <summary>Page events since the last call, in the model's terms. Ops that need them fail loudly on a target without them.</summary>
-    private List<ModelEvent> Drain(Op op, bool needed)
+    private ModelEvents Drain(Op op, bool needed)
     {
-        events.Clear();
+        rawEvents.Clear();
         if (pageEvents is null)
         {
             if (needed) throw new UnsupportedScenarioException(op.Line,
                 $"target '{target.Name}' does not report page events, which '{op.Kind.Keyword()}' needs to be checked");
             return events;
         }
-        rawEvents.Clear();
         pageEvents.DrainPageEvents(rawEvents);
-        foreach (var e in rawEvents) events.Add(Bridge.ToModel(e));
         return events;
+    }
+
+    /// <summary>
+    /// The drained page events as the model reads them, converted one by one on access: a vmalloc
+    /// has an event a page, and a converted copy of them all was a second list as long as the first.
+    /// </summary>
+    private sealed class ModelEvents(List<PageEvent> raw) : IReadOnlyList<ModelEvent>
+    {
+        public int Count => raw.Count;
+        public ModelEvent this[int index] => Bridge.ToModel(raw[index]);
+        public IEnumerator<ModelEvent> GetEnumerator()
+        {
+            for (int i = 0; i < raw.Count; i++) yield return this[i];
+        }
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     private Binding Resolve(Ref re) => re.IsName
