@@ -159,13 +159,14 @@ public sealed class PageSpec
 
     // ---------------------------------------------------------------- page allocator
 
-    private readonly Dictionary<int, MZone[]> zoneLists = new();
+    // By the mask's zone bits (Dma | Dma32 | HighUser = 8 | 16 | 32, shifted down by 3): computed once each.
+    private readonly MZone[]?[] zoneLists = new MZone[]?[8];
 
     /// <summary>The zone list of a GFP mask, highest zone first, restricted to zones the profile has.</summary>
     public MZone[] ZoneList(GfpBits gfp)
     {
-        int key = (int)(gfp & (GfpBits.Dma | GfpBits.Dma32 | GfpBits.HighUser));
-        if (zoneLists.TryGetValue(key, out var cached)) return cached;
+        int key = (int)(gfp & (GfpBits.Dma | GfpBits.Dma32 | GfpBits.HighUser)) >> 3;
+        if (zoneLists[key] is { } cached) return cached;
         MZone[] list = (gfp & GfpBits.Dma) != 0 ? [MZone.DMA]
             : (gfp & GfpBits.Dma32) != 0 ? (Layout.ZoneExists[(int)MZone.DMA32] ? [MZone.DMA32, MZone.DMA] : [MZone.Normal, MZone.DMA])
             : (gfp & GfpBits.HighUser) != 0 ? [MZone.HighMem, MZone.Normal, MZone.DMA32, MZone.DMA]
@@ -577,7 +578,7 @@ public sealed class PageSpec
         Frames(first, first + pages).Fill((byte)k);
         MarkDirty(first, first + pages);
         liveByFirstPfn[first] = new Allocation(nextId++, ak, first, pages, order, owner, objectSize);
-        pagesByOwner[(int)ak][owner] = PagesOwnedBy(ak, owner) + pages;
+        CollectionsMarshal.GetValueRefOrAddDefault(pagesByOwner[(int)ak], owner, out _) += pages;
     }
 
     private void Release(Allocation a)
@@ -585,8 +586,9 @@ public sealed class PageSpec
         Frames(a.FirstPfn, a.FirstPfn + a.Pages).Fill((byte)FrameKind.Free);
         MarkDirty(a.FirstPfn, a.FirstPfn + a.Pages);
         liveByFirstPfn.Remove(a.FirstPfn);
-        long left = PagesOwnedBy(a.Kind, a.Owner) - a.Pages;
-        if (left == 0) pagesByOwner[(int)a.Kind].Remove(a.Owner); else pagesByOwner[(int)a.Kind][a.Owner] = left;
+        ref long left = ref CollectionsMarshal.GetValueRefOrAddDefault(pagesByOwner[(int)a.Kind], a.Owner, out _);
+        left -= a.Pages;
+        if (left == 0) pagesByOwner[(int)a.Kind].Remove(a.Owner);
     }
 
     private string MaxOrderText() => Machine.MaxOrderInclusive
