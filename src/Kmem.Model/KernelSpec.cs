@@ -4,6 +4,39 @@ namespace Kmem.Model;
 public readonly record struct ModelEvent(bool Alloc, long Pfn, int Order, AllocKind Use, ulong Owner, ulong ObjectSize);
 
 /// <summary>
+/// A message that is formatted only when it will be read: `$"..."` passed where a method takes this
+/// handler is built only if <see cref="Needed"/> holds for the verdict the method is about to give.
+/// Refusals the model expects (kfree of a stale pointer answered BUG) are common in generated and
+/// fuzzed scenarios, and their explanations were built every time and then dropped.
+/// </summary>
+[System.Runtime.CompilerServices.InterpolatedStringHandler]
+internal ref struct LazyText
+{
+    private System.Runtime.CompilerServices.DefaultInterpolatedStringHandler text;
+    private readonly bool on;
+
+    /// <summary>For KernelSpec.Outcome: the text is read exactly when Outcome returns a violation.</summary>
+    public LazyText(int literalLength, int formattedCount, Result got, Result? fixedResult, bool mayFail, out bool shouldAppend)
+    {
+        on = shouldAppend = Needed(got, fixedResult, mayFail);
+        text = on ? new(literalLength, formattedCount, System.Globalization.CultureInfo.InvariantCulture) : default;
+    }
+
+    /// <summary>For PageSpec.Expect: read exactly when the answer is not the one wanted.</summary>
+    public LazyText(int literalLength, int formattedCount, Result want, Result got, out bool shouldAppend)
+        : this(literalLength, formattedCount, got, want, false, out shouldAppend) { }
+
+    /// <summary>Whether Outcome(got, fixedResult, mayFail) is a violation (and so has a message).</summary>
+    public static bool Needed(Result got, Result? fixedResult, bool mayFail) =>
+        fixedResult is { } f ? got != f : got != Result.Ok && !(got == Result.ENOMEM && mayFail);
+
+    public void AppendLiteral(string s) => text.AppendLiteral(s);
+    public void AppendFormatted<T>(T value) => text.AppendFormatted(value);
+    public void AppendFormatted<T>(T value, string? format) => text.AppendFormatted(value, format);
+    public string Text() => on ? text.ToStringAndClear() : "";
+}
+
+/// <summary>
 /// The call being judged, as messages name it: `kmalloc(64, Kernel)`. It keeps the arguments and
 /// writes the text only when a message is written. Every operation is judged and almost none fails,
 /// so formatting the name up front was most of what the model allocated per operation.
@@ -130,6 +163,10 @@ public sealed class KernelSpec
     /// Judges an allocation whose only allowed outcomes are `fixedResult` (EINVAL or BUG) when set,
     /// or Ok, with ENOMEM allowed when `mayFail`.
     /// </summary>
+    private static Violation? Outcome(Call what, Result got, Result? fixedResult, bool mayFail,
+        [System.Runtime.CompilerServices.InterpolatedStringHandlerArgument("got", "fixedResult", "mayFail")] LazyText why) =>
+        Outcome(what, got, fixedResult, mayFail, why.Text());
+
     private static Violation? Outcome(Call what, Result got, Result? fixedResult, bool mayFail, string why)
     {
         if (fixedResult is { } f)
@@ -408,8 +445,8 @@ public sealed class KernelSpec
             bool noRoom = FirstFit(need, PageSize) is null;
             long obtainable = Pages.ObtainableOrder0(GfpBits.HighUser);
             bool mayFail = tooBig || noRoom || obtainable < (long)pages;
-            string reason = $"{pages} pages are within MemTotal, a free range of {need} bytes exists and {obtainable} pages can be had";
-            if (Outcome(what, got, null, mayFail, reason) is { } v) return v;
+            if (Outcome(what, got, null, mayFail, $"{pages} pages are within MemTotal, a free range of {need} bytes exists and {obtainable} pages can be had") is { } v)
+                return v;
         }
         if (ApplyEvents(events, GfpBits.HighUser, what, AllocKind.Vmalloc) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);

@@ -206,12 +206,12 @@ public sealed class PageSpec
 
         var list = ZoneList(gfp);
         var classZone = list[0];
-        bool Usable(MZone z) => Managed[(int)z] > 0;
-        bool HasRun(MZone z) => knownRunZone == z || HasRunInZone(z, order);
+        // (Plain loops and no local functions: the message's Where(Usable) turned them into a closure
+        // object allocated on every call, and this runs for every page another allocator takes.)
         if (!Machine.Watermarks)
         {
             foreach (var z in list)
-                if (Usable(z) && HasRun(z))
+                if (Usable(z) && HasRun(z, order, knownRunZone))
                 {
                     if (explain) why = $"first zone in the list with a free order-{order} block: {z}";
                     return (Result.Ok, z);
@@ -220,13 +220,13 @@ public sealed class PageSpec
             return (Result.ENOMEM, default);
         }
         foreach (var z in list)
-            if (Usable(z) && WatermarkOk(z, order, WmarkLow[(int)z], classZone) && HasRun(z))
+            if (Usable(z) && WatermarkOk(z, order, WmarkLow[(int)z], classZone) && HasRun(z, order, knownRunZone))
             {
                 if (explain) why = $"{z} passes the low watermark";
                 return (Result.Ok, z);
             }
         foreach (var z in list)
-            if (Usable(z) && WatermarkOk(z, order, ReducedMark(WmarkMin[(int)z], gfp), classZone) && HasRun(z))
+            if (Usable(z) && WatermarkOk(z, order, ReducedMark(WmarkMin[(int)z], gfp), classZone) && HasRun(z, order, knownRunZone))
             {
                 if (explain) why = $"{z} passes the min watermark{((gfp & GfpBits.Atomic) != 0 ? " with the atomic reserves" : "")}";
                 return (Result.Ok, z);
@@ -234,6 +234,9 @@ public sealed class PageSpec
         if (explain) why = $"no zone in {string.Join(", ", list.Where(Usable))} has a free order-{order} block that the watermarks allow";
         return (Result.ENOMEM, default);
     }
+
+    private bool Usable(MZone z) => Managed[(int)z] > 0;
+    private bool HasRun(MZone z, int order, MZone? knownRunZone) => knownRunZone == z || HasRunInZone(z, order);
 
     /// <summary>__zone_watermark_ok: free - (2^order - 1) &gt; mark + lowmem_reserve[zone][class].</summary>
     public bool WatermarkOk(MZone z, int order, long mark, MZone classZone)
@@ -594,6 +597,10 @@ public sealed class PageSpec
     private string MaxOrderText() => Machine.MaxOrderInclusive
         ? $"MAX_PAGE_ORDER {Machine.MaxOrderValue}, inclusive"
         : $"MAX_ORDER {Machine.MaxOrderValue}, exclusive";
+
+    private static Violation? Expect(Result want, Result got, string invariant,
+        [System.Runtime.CompilerServices.InterpolatedStringHandlerArgument("want", "got")] LazyText why) =>
+        Expect(want, got, invariant, why.Text());
 
     private static Violation? Expect(Result want, Result got, string invariant, string why) =>
         want == got ? null : new(invariant, $"{why}: must give {want}, the target answered {got}");

@@ -145,7 +145,7 @@ public sealed class Session
     private readonly long[] zoneFree = new long[4];
     private readonly List<PageEvent> rawEvents = new();
     private readonly ModelEvents events;
-    private readonly Dictionary<string, Binding> names = new();
+    private readonly Dictionary<string, Binding> names;
     private bool atomic;
     private int executed;
 
@@ -159,6 +159,10 @@ public sealed class Session
     {
         this.options = options;
         events = new ModelEvents(rawEvents);
+        // Sized for every name the scenario binds, so that binding never grows the table mid-run.
+        int binds = 0;
+        foreach (var op in scenario.Ops) binds += op.Bind is null ? 0 : 1;
+        names = new Dictionary<string, Binding>(binds);
         var machine = MachineConfig.From(scenario);
         target = targetFactory();
         target.Boot(machine);
