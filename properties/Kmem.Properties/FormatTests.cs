@@ -308,7 +308,20 @@ public class FormatTests
     [InlineData(new byte[] { 0, 2, 1, 0, 0 }, 0xF0, 8UL << 20)]
     // layout 6 (4G + 256M): clamped to 1G like every other size
     [InlineData(new byte[] { 0, 6, 0 }, 0xF0, 1UL << 30)]
-    public void RelativeSizes_AreFractionsOfTheMachinesRam(byte[] header, byte sizeByte, ulong want)
+    // limit form: profile 2.0 (codec index 1): KMALLOC_MAX_SIZE 131048, +1; largest block 128 KiB, +PAGE
+    [InlineData(new byte[] { 1, 2, 0 }, 0xE2, 131049UL)]
+    [InlineData(new byte[] { 1, 2, 0 }, 0xEB, 131072UL + 4096)]
+    // 6.8 (index 0): KMALLOC_MAX_CACHE_SIZE 8 KiB - 1; the largest block after max_order=5 (boot kind 3, v = 5)
+    [InlineData(new byte[] { 0, 2, 0 }, 0xE4, 8191UL)]
+    [InlineData(new byte[] { 0, 2, 1, 3, 5 }, 0xE9, 128UL << 10)]
+    // machine boundaries: 2.6.18 (index 2), layout 4 (1G): lowmem ends at 896M, so VMALLOC_START is
+    // 0xF8800000 and VMALLOC_END 0xFF7FE000: the vmalloc that fills the area is 0x06FFE000 - 4K
+    [InlineData(new byte[] { 2, 4, 0 }, 0xD1, 0x06FFD000UL)]
+    [InlineData(new byte[] { 2, 4, 0 }, 0xD5, 896UL << 20)]
+    // 6.8, layout 2: ZONE_DMA ends at 16M, + 1; ZONE_DMA32 at 4G, clamped to 1G like any size
+    [InlineData(new byte[] { 0, 2, 0 }, 0xDA, (16UL << 20) + 1)]
+    [InlineData(new byte[] { 0, 2, 0 }, 0xDD, 1UL << 30)]
+    public void RelativeSizes_FollowTheMachineAndTheEra(byte[] header, byte sizeByte, ulong want)
     {
         // vmalloc SIZE, then kmalloc SIZE GFP: the relative form reads no varint, so the next op decodes in step
         var s = BinaryCodec.Decode([.. header, (byte)OpKind.Vmalloc, sizeByte, (byte)OpKind.Kmalloc, 7, 0]);

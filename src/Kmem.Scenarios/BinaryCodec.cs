@@ -50,7 +50,16 @@ namespace Kmem.Scenarios;
 //   SIZE   byte s: s < 0x80: SizeTable[s % length]; 0xF0..0xFF: relative to the machine,
 //          R - (R >> (s - 0xEF)), i.e. R/2, 3R/4, ... R - R/65536, where R is the RAM of the layout
 //          (the profile's default RAM for layout 0), or the smallest mem= below it, clamped to 1G;
-//          else (0x80..0xEF) a varint, clamped to 1G unless it is 2^63 or more (kept as it is:
+//          0xE0..0xEF: an era limit plus a delta, L[i / 4] + D[i % 4] with i = s - 0xE0,
+//          L = (KMALLOC_MAX_SIZE, KMALLOC_MAX_CACHE_SIZE, the largest page block, the slab object
+//          limit or else the largest block) of the profile, the largest order following a decoded
+//          max_order=, and D = (-1, 0, +1, +PAGE_SIZE): the sizes where the limits bugs live;
+//          0xD0..0xDF: the same with the machine's boundaries, L = (the vmalloc area less its
+//          guard page, i.e. a vmalloc that exactly fills it; the end of lowmem, or of RAM on
+//          64-bit; the end of ZONE_DMA; the end of ZONE_DMA32, or 4G), computed from the profile,
+//          the layout's top of RAM and a decoded mem= / vmalloc= the way the kernel does (without
+//          holes or memmap=: a near miss is still a useful size);
+//          else (0x80..0xCF) a varint, clamped to 1G unless it is 2^63 or more (kept as it is:
 //          sizes whose rounding overflows, like kmalloc(-2800), are refused without allocating
 //          anything, and the overflow edge is where bugs live). The relative form reaches "nearly
 //          all of memory", where zone fallback, watermark and totalram limits decide, on any
@@ -100,6 +109,9 @@ public static class BinaryCodec
 
     /// <summary>SIZE bytes from here on are relative to the machine's RAM (see SIZE above).</summary>
     public const byte RelativeSizes = 0xF0;
+
+    /// <summary>SIZE bytes from here to <see cref="RelativeSizes"/> are an era limit or a machine boundary plus a delta (see SIZE above).</summary>
+    public const byte LimitSizes = 0xD0;
 
     private static ulong ClampSize(ulong v) => v >= HugeSizes ? v : Math.Min(v, MaxOpSize);
     public const ulong MaxAlign = 1UL << 32;
@@ -188,6 +200,8 @@ public static class BinaryCodec
         for (int i = 0; i < bootCount; i++)
             boot.Add(DecodeBootParam(ref d, profile));
         d.Ram = RamOf(layout, profile, boot);
+        d.Limits = [.. LimitsOf(profile, boot), .. BoundariesOf(layout, profile, boot)];
+        d.PageSize = profile.PageSize;
 
         var ops = new List<Op>();
         var caches = new List<int>();  // binding index of each kmem_cache_create result
@@ -302,6 +316,54 @@ public static class BinaryCodec
                 ram = b.Value;
         }
         return ram;
+    }
+
+    /// <summary>The era limits of the limit-relative SIZE form (see SIZE above), for this profile and boot line.</summary>
+    private static ulong[] LimitsOf(Profile profile, List<BootParam> boot)
+    {
+        int maxOrder = profile.MaxOrder;
+        foreach (var b in boot)
+        {
+            if (b.Kind == BootParamKind.MaxOrder)
+                maxOrder = (int)b.Value;
+        }
+        ulong largest = profile.PageSize << (profile.MaxOrderInclusive ? maxOrder : maxOrder - 1);
+        return [profile.KmallocMaxFixed ?? largest, profile.KmallocMaxCacheSize, largest, profile.SlabObjectLimit ?? largest];
+    }
+
+    /// <summary>The machine boundaries of the 0xD0..0xDF SIZE form (see SIZE above).</summary>
+    private static ulong[] BoundariesOf(Layout layout, Profile profile, List<BootParam> boot)
+    {
+        ulong top = 0;
+        foreach (var r in layout.Ram)
+            top = Math.Max(top, r.End);
+        if (layout.Ram.Length == 0)
+            top = profile.DefaultRam;
+        ulong? vmallocParam = null;
+        foreach (var b in boot)
+        {
+            if (b.Kind == BootParamKind.Mem && b.Value < top)
+                top = b.Value;
+            if (b.Kind == BootParamKind.Vmalloc)
+                vmallocParam = b.Value;
+        }
+        ulong page = profile.PageSize, area, lowmemEnd = top;
+        if (profile.LowmemLimit is { } limit)
+        {
+            // arch/x86 (i386): the lowmem limit moves with vmalloc= where it is honoured; VMALLOC_START =
+            // roundup(PAGE_OFFSET + lowmem end + VMALLOC_OFFSET, VMALLOC_OFFSET), VMALLOC_END fixed.
+            if (profile.VmallocParamHonoured && vmallocParam is { } v && v < 1UL << 30)
+                limit = (1UL << 30) - v;
+            lowmemEnd = Math.Min(top, limit);
+            ulong off = profile.VmallocOffset32;
+            ulong start = Math.Min((profile.PageOffset32 + lowmemEnd + off + off - 1) / off * off, profile.VmallocEnd32);
+            area = profile.VmallocEnd32 - start;
+        }
+        else
+        {
+            area = profile.VmallocTotal64;
+        }
+        return [area > page ? area - page : 0, lowmemEnd, profile.DmaZoneEnd, profile.Dma32ZoneEnd ?? 1UL << 32];
     }
 
     private static BootParam DecodeBootParam(ref Decoder d, Profile profile)
@@ -427,6 +489,9 @@ public static class BinaryCodec
         /// <summary>R of the relative SIZE form (set once the header is decoded).</summary>
         public ulong Ram;
 
+        /// <summary>L of the limit-relative SIZE form (set once the header is decoded).</summary>
+        public ulong[] Limits = [];
+
         public ulong Size()
         {
             byte s = Byte();
@@ -434,8 +499,17 @@ public static class BinaryCodec
                 return SizeTable[s % SizeTable.Length];
             if (s >= RelativeSizes)
                 return ClampSize(Ram - (Ram >> (s - RelativeSizes + 1)));
+            if (s >= LimitSizes)
+            {
+                int i = (s - LimitSizes + 16) % 32;   // 0xE0.. the era limits (Limits[0..3]), 0xD0.. the machine's (Limits[4..7])
+                ulong limit = Limits[i / 4];
+                return ClampSize((i % 4) switch { 0 => limit - 1, 1 => limit, 2 => limit + 1, _ => limit + PageSize });
+            }
             return ClampSize(Varint());
         }
+
+        /// <summary>The page size of the decoded profile.</summary>
+        public ulong PageSize;
 
         public ulong? Align()
         {
@@ -886,6 +960,12 @@ public static class BinaryCodec
         // zone fallback, the watermarks and the totalram limit decide, whatever the machine's RAM.
         foreach (byte rel in new byte[] { 0xF1, 0xF3, 0xF5, 0xF7, 0xFF })
             tokens.Add([Code(OpKind.Vmalloc), rel]);
+        // kmalloc at the era's KMALLOC_MAX_SIZE, one byte and one page above it (the limit form).
+        foreach (byte lim in new byte[] { 0xE1, 0xE2, 0xE3 })
+            tokens.Add([Code(OpKind.Kmalloc), lim, 0]);
+        // vmalloc that exactly fills the vmalloc area (with its guard page), and one page more.
+        foreach (byte lim in new byte[] { 0xD1, 0xD3 })
+            tokens.Add([Code(OpKind.Vmalloc), lim]);
         // Raw sizes at limits the table does not hold: 2.0's kmalloc limit + 1 (131049), and sizes
         // a page or so below 2^64, where rounding up to a bucket or a page order overflows.
         foreach (ulong size in new ulong[] { 131049, 0xFFFFFFFFFFFFF496, 0xFFFFFFFFFFFFF000, HugeSizes })
