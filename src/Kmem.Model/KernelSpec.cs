@@ -230,14 +230,16 @@ public sealed class KernelSpec
     {
         var what = new Call("kmalloc({0}, {2})", size, Gfp: gfp);
         var (bad, why) = GfpRules(gfp, atomic);
-        if (bad is null && size > KmallocMaxSize) (bad, why) = (Result.EINVAL, $"{size} is above KMALLOC_MAX_SIZE {KmallocMaxSize}");
+        bool overMax = bad is null && size > KmallocMaxSize;
+        if (overMax) (bad, why) = (Result.EINVAL, "it is above KMALLOC_MAX_SIZE");
         if (bad is null && size == 0 && M.KmallocZeroSizePtr)
         {
             if (got != Result.Ok || addr != ZeroSizePtr)
                 return new("limits", $"kmalloc(0) must return ZERO_SIZE_PTR (16); the target answered {got} {PageSpec.Hex(addr)}");
             return NoEvents(events, what, "kmalloc(0) allocates nothing");
         }
-        if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
+        if (bad is not null)
+            return Outcome(what, got, bad, false, $"{(overMax ? $"{size} is above KMALLOC_MAX_SIZE {KmallocMaxSize}" : why)}") ?? NoEvents(events, what, why);
 
         ulong bucket = Bucket(size);
         bool dma = (gfp & GfpBits.Dma) != 0;
@@ -474,16 +476,19 @@ public sealed class KernelSpec
     public Violation? Ioremap(ulong start, ulong size, bool atomic, Result got, ulong addr, IReadOnlyList<ModelEvent> events)
     {
         var what = new Call("ioremap({3}, {1})", start, size);
-        (Result? bad, string why) = (null, "");
+        (Result? bad, string why, long busy) = (null, "", -1);
         if (atomic) (bad, why) = (Result.BUG, "ioremap may sleep; in atomic context");
         else if (size == 0 || start + size < start) (bad, why) = (Result.EINVAL, "size 0 or a range that wraps");
         else
         {
             long first = (long)(start >> M.PageShift), last = (long)((start + size - 1) >> M.PageShift);
             for (long f = first; f <= last && f < Pages.FrameCount; f++)
-                if (Pages.IsManaged(f)) { (bad, why) = (Result.EBUSY, $"frame {PageSpec.Hex((ulong)f << M.PageShift)} is RAM the allocator manages ({Pages.Describe(f)})"); break; }
+                if (Pages.IsManaged(f)) { (bad, why, busy) = (Result.EBUSY, "it maps RAM the allocator manages", f); break; }
         }
-        if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
+        // The frame's description only when the message is read (LazyText skips the whole hole).
+        if (bad is not null)
+            return Outcome(what, got, bad, false, $"{(busy < 0 ? why : $"frame {PageSpec.Hex((ulong)busy << M.PageShift)} is RAM the allocator manages ({Pages.Describe(busy)})")}")
+                ?? NoEvents(events, what, why);
         ulong offset = start % PageSize;
         ulong mappedPages = (start + size - 1) / PageSize - start / PageSize + 1;
         ulong mapped = mappedPages >= ulong.MaxValue / PageSize ? ulong.MaxValue - PageSize : mappedPages * PageSize;
@@ -526,18 +531,22 @@ public sealed class KernelSpec
     {
         var what = new Call("request_mem_region({3}, {1})", start, size);
         (Result? bad, string why) = (null, "");
+        (long ram, int claim) = (-1, -1);
         if (atomic) (bad, why) = (Result.BUG, "request_mem_region may sleep; in atomic context");
         else if (size == 0 || start + size < start) (bad, why) = (Result.EINVAL, "size 0 or a range that wraps");
         else
         {
             long first = (long)(start >> M.PageShift), last = (long)((start + size - 1) >> M.PageShift);
             for (long f = first; f <= last && f < Pages.FrameCount; f++)
-                if (Pages.IsSystemRam(f)) { (bad, why) = (Result.EBUSY, $"it overlaps System RAM at {PageSpec.Hex((ulong)f << M.PageShift)}"); break; }
+                if (Pages.IsSystemRam(f)) { (bad, ram) = (Result.EBUSY, f); break; }
             if (bad is null)
                 for (int i = 0; i < claims.Count; i++)
-                    if ((claims.GetKeyAtIndex(i), claims.GetValueAtIndex(i)) is var (s, z) && s < start + size && start < s + z) { (bad, why) = (Result.EBUSY, $"it overlaps the claim {PageSpec.Hex(s)}..{PageSpec.Hex(s + z)}"); break; }
+                    if (claims.GetKeyAtIndex(i) is var s && claims.GetValueAtIndex(i) is var z && s < start + size && start < s + z) { (bad, claim) = (Result.EBUSY, i); break; }
         }
-        if (Outcome(what, got, bad, false, bad is null ? "" : why) is { } v) return v;
+        // The addresses go into the text only when it is read (LazyText skips the whole hole).
+        if (Outcome(what, got, bad, false, $"{(ram >= 0 ? $"it overlaps System RAM at {PageSpec.Hex((ulong)ram << M.PageShift)}"
+            : claim >= 0 ? $"it overlaps the claim {PageSpec.Hex(claims.GetKeyAtIndex(claim))}..{PageSpec.Hex(claims.GetKeyAtIndex(claim) + claims.GetValueAtIndex(claim))}"
+            : why)}") is { } v) return v;
         if (bad is not null) return null;
         if (handle != start) return new("ownership", $"{what} returned handle {PageSpec.Hex(handle)}; the handle is the start address");
         claims[start] = size;
@@ -570,10 +579,12 @@ public sealed class KernelSpec
         var dmaGfp = DmaGfp(gfp);
         int order = size == 0 ? 0 : GetOrder(size);
         (Result? bad, string why) = size == 0 ? (Result.EINVAL, "size 0")
-            : order > Pages.LargestOrder ? (Result.EINVAL, $"order {order} is above the largest order {Pages.LargestOrder}")
+            : order > Pages.LargestOrder ? (Result.EINVAL, "the order is above the largest order")
             : atomic && PageSpec.MayBlock(dmaGfp) ? (Result.BUG, "a GFP mask that may sleep, in atomic context")
             : ((Result?)null, "");
-        if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
+        if (bad is not null)
+            return Outcome(what, got, bad, false, $"{(size != 0 && order > Pages.LargestOrder ? $"order {order} is above the largest order {Pages.LargestOrder}" : why)}")
+                ?? NoEvents(events, what, why);
         bool mayFail = got != Result.Ok && Pages.Decide(order, dmaGfp, false, null, out _).Result == Result.ENOMEM;
         if (got != Result.Ok && Outcome(what, got, null, mayFail, $"an order-{order} block in ZONE_DMA can be had") is { } v) return v;
         if (ApplyEvents(events, dmaGfp, what, AllocKind.Dma) is { } ve) return ve;
