@@ -118,7 +118,7 @@ public sealed class KernelSpec
         {
             // high_memory = PAGE_OFFSET + the end of the highest System RAM frame below the lowmem limit.
             long top = Math.Min(Pages.FrameCount, Pages.Layout.LowmemLimitPfn);
-            while (top > 0 && !Pages.IsSystemRam(top - 1)) top--;
+            top = Pages.LastSystemRam(0, top) + 1;
             ulong high = machine.PageOffset32 + ((ulong)top << machine.PageShift);
             ulong off = machine.VmallocOffset32;
             // A tiny vmalloc= with lots of RAM can push the start past VMALLOC_END: the area is then empty.
@@ -482,8 +482,7 @@ public sealed class KernelSpec
         else
         {
             long first = (long)(start >> M.PageShift), last = (long)((start + size - 1) >> M.PageShift);
-            for (long f = first; f <= last && f < Pages.FrameCount; f++)
-                if (Pages.IsManaged(f)) { (bad, why, busy) = (Result.EBUSY, "it maps RAM the allocator manages", f); break; }
+            if (Pages.FirstManaged(first, last + 1) is var f && f >= 0) (bad, why, busy) = (Result.EBUSY, "it maps RAM the allocator manages", f);
         }
         // The frame's description only when the message is read (LazyText skips the whole hole).
         if (bad is not null)
@@ -537,8 +536,7 @@ public sealed class KernelSpec
         else
         {
             long first = (long)(start >> M.PageShift), last = (long)((start + size - 1) >> M.PageShift);
-            for (long f = first; f <= last && f < Pages.FrameCount; f++)
-                if (Pages.IsSystemRam(f)) { (bad, ram) = (Result.EBUSY, f); break; }
+            if (Pages.FirstSystemRam(first, last + 1) is var f && f >= 0) (bad, ram) = (Result.EBUSY, f);
             if (bad is null)
                 for (int i = 0; i < claims.Count; i++)
                     if (claims.GetKeyAtIndex(i) is var s && claims.GetValueAtIndex(i) is var z && s < start + size && start < s + z) { (bad, claim) = (Result.EBUSY, i); break; }
