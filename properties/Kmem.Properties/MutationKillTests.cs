@@ -132,4 +132,63 @@ public class MutationKillTests
                 Assert.Equal(model.LowmemReserve[z, c], reference.LowmemReserve((Zone)z, (Zone)c));
         }
     }
+
+    // ------------------------------------------------------------ session 3: the rest of src/Kmem.Reference
+
+    /// <summary>
+    /// ReferenceAllocator.Resources.cs ClaimConflicts: <c>_claims[i].Start &lt;= last</c> to <c>&lt;</c>. A request
+    /// whose last byte is the first byte of a live claim overlaps it by one byte: EBUSY.
+    /// </summary>
+    [Fact]
+    public void Claim_touching_a_live_claim_by_one_byte_is_busy()
+    {
+        var a = Boot(Machine(P68, 16 * MiB));
+        Assert.Equal(Outcome.Ok, a.RequestMemRegion(64 * MiB, 4096, false).Outcome);
+        Assert.Equal(Outcome.EBUSY, a.RequestMemRegion(64 * MiB - 4096, 4097, false).Outcome);   // last byte = 64M
+        Assert.Equal(Outcome.Ok, a.RequestMemRegion(64 * MiB - 4096, 4096, false).Outcome);      // ends just below
+    }
+
+    /// <summary>
+    /// ReferenceAllocator.Vmalloc.cs Ioremap: <c>size &gt; ulong.MaxValue - start</c> to <c>&gt;=</c>. A range
+    /// with start + size = 2^64 - 1 does not wrap: it is mapped, not refused with EINVAL (one byte more
+    /// makes start + size 2^64, which wraps to 0: EINVAL, as the model has it).
+    /// </summary>
+    [Fact]
+    public void Ioremap_up_to_the_end_of_the_address_space_is_mapped()
+    {
+        var a = Boot(Machine(P68, 16 * MiB));
+        ulong start = ulong.MaxValue - 4095;
+        Assert.Equal(Outcome.EINVAL, a.Ioremap(start, 4096, false).Outcome);       // start + size = 2^64: wraps
+        Assert.Equal(Outcome.Ok, a.Ioremap(start, 4095, false).Outcome);           // start + size = 2^64 - 1
+    }
+
+    /// <summary>
+    /// ReferenceAllocator.Slab.cs, the object lookup: <c>if (offset &lt; cache.Header) return false</c> to
+    /// <c>return true</c>. On 2.0 every slab page starts with a header; a pointer into it is not an
+    /// object, so kfree of the slab page's first byte is a BUG, and the object stays live.
+    /// </summary>
+    [Fact]
+    public void Kfree_into_a_2_0_slab_header_is_a_bug()
+    {
+        var a = Boot(Machine("linux-2.0-i386", 16 * MiB));
+        var obj = a.Kmalloc(64, Gfp.Kernel, false);
+        Assert.Equal(Outcome.Ok, obj.Outcome);
+        ulong page = obj.Address & ~4095UL;
+        Assert.NotEqual(page, obj.Address);                                        // the header comes first
+        Assert.Equal(Outcome.BUG, a.Kfree(page).Outcome);
+        Assert.Equal(Outcome.Ok, a.Kfree(obj.Address).Outcome);                    // still live: freed once, here
+    }
+
+    /// <summary>
+    /// ReferenceAllocator.Vmalloc.cs BootVmalloc: <c>if (s &gt;= limit) continue;</c> removed. On 2.6.18 the
+    /// vmalloc area starts after the end of lowmem, the highest System RAM below 896 MiB: a bank above
+    /// the limit must not count. Banks [0, 512M) and [1G, 1.5G): lowmem ends at 512 MiB, VMALLOC_START =
+    /// 0xC0000000 + 512M + 8M = 0xE0800000, VMALLOC_END = 0xFF7FE000: 507,896 KiB.
+    /// </summary>
+    [Fact]
+    public void A_bank_above_lowmem_does_not_move_the_2_6_18_vmalloc_area()
+    {
+        var a = Boot(Banks("linux-2.6.18-i386", [new MemRange(0, 512 * MiB), new MemRange(1024 * MiB, 512 * MiB)]));
+        Assert.Equal(0xFF7FE000UL - 0xE0800000UL, a.Meminfo().VmallocTotal);   // the mutant: 0xFF7FE000 - 0xF8800000
+    }
 }
