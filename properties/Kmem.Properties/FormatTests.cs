@@ -306,6 +306,12 @@ public class FormatTests
     [InlineData(new byte[] { 0, 0, 0 }, 0xF5, (1UL << 30) - (16UL << 20))]
     // layout 2 with mem=16M (boot kind 0, MemTable[0]): R is the smaller mem=
     [InlineData(new byte[] { 0, 2, 1, 0, 0 }, 0xF0, 8UL << 20)]
+    // mem=16M then mem=32M: the last one is in force (BootLine), as in MachineConfig
+    [InlineData(new byte[] { 0, 2, 2, 0, 0, 0, 1 }, 0xF0, 16UL << 20)]
+    // layout 7 (16M at 0 and 32M at 32M): R is the RAM, 48M, not the top of it
+    [InlineData(new byte[] { 0, 7, 0 }, 0xF0, 24UL << 20)]
+    // layout 3 (384M), unclamped: 384M - 384M/65536
+    [InlineData(new byte[] { 0, 3, 0 }, 0xFF, (384UL << 20) - 6144)]
     // layout 6 (4G + 256M): clamped to 1G like every other size
     [InlineData(new byte[] { 0, 6, 0 }, 0xF0, 1UL << 30)]
     // limit form: profile 2.0 (codec index 1): KMALLOC_MAX_SIZE 131048, +1; largest block 128 KiB, +PAGE
@@ -318,9 +324,19 @@ public class FormatTests
     // 0xF8800000 and VMALLOC_END 0xFF7FE000: the vmalloc that fills the area is 0x06FFE000 - 4K
     [InlineData(new byte[] { 2, 4, 0 }, 0xD1, 0x06FFD000UL)]
     [InlineData(new byte[] { 2, 4, 0 }, 0xD5, 896UL << 20)]
-    // 6.8, layout 2: ZONE_DMA ends at 16M, + 1; ZONE_DMA32 at 4G, clamped to 1G like any size
+    // vmalloc=256M (boot kind 2, VmallocTable[6]) on the same machine: lowmem ends at 768M,
+    // VMALLOC_START 0xF0800000, the area 0x0EFFE000 (corpus/examples/vmalloc-param-2.6.18.kmem: 245752K)
+    [InlineData(new byte[] { 2, 4, 1, 2, 6 }, 0xD1, 0x0EFFD000UL)]
+    [InlineData(new byte[] { 2, 4, 1, 2, 6 }, 0xD5, 768UL << 20)]
+    // 6.8, layout 2: ZONE_DMA ends at 16M, + 1; lowmem is all of RAM (64M); DMA32 above ZONE_DMA is 48M
     [InlineData(new byte[] { 0, 2, 0 }, 0xDA, (16UL << 20) + 1)]
-    [InlineData(new byte[] { 0, 2, 0 }, 0xDD, 1UL << 30)]
+    [InlineData(new byte[] { 0, 2, 0 }, 0xD5, 64UL << 20)]
+    [InlineData(new byte[] { 0, 2, 0 }, 0xDD, 48UL << 20)]
+    // layout 7: lowmem ends at the top of RAM, 64M; 2.6.18 on 1G: Normal is 16M..896M
+    [InlineData(new byte[] { 0, 7, 0 }, 0xD5, 64UL << 20)]
+    [InlineData(new byte[] { 2, 4, 0 }, 0xDD, 880UL << 20)]
+    // 6.8: the vmalloc area is 32 TiB, so the exact fill clamps to 1G (the form is for 32-bit profiles)
+    [InlineData(new byte[] { 0, 2, 0 }, 0xD1, 1UL << 30)]
     public void RelativeSizes_FollowTheMachineAndTheEra(byte[] header, byte sizeByte, ulong want)
     {
         // vmalloc SIZE, then kmalloc SIZE GFP: the relative form reads no varint, so the next op decodes in step

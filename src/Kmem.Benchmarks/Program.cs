@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Running;
 using Kmem.Benchmarks;
 using Kmem.Runner;
+using Kmem.Scenarios;
 using Kmem.Zoo;
 
 // dotnet run -c Release --project src/Kmem.Benchmarks -- [--filter '*Throughput*' ...]   (BenchmarkDotNet)
@@ -44,7 +45,7 @@ if (args.Length > 0 && args[0] == "steady")
                 if (s.Step(ops[i], i + 1) is { } v) throw new InvalidOperationException(v.ToString());
                 if (i < third) continue;
                 bytes += GC.GetAllocatedBytesForCurrentThread() - b0;
-                counted++;
+                if (ops[i].Kind is not (OpKind.Context or OpKind.Meminfo or OpKind.Expect or OpKind.MemInit)) counted++;   // as Workloads.CountedOps
             }
             Console.WriteLine($"{mix,-9} {mode,-11}: {bytes / (double)counted:0.0} bytes per operation over the third pass ({counted} operations)");
         }

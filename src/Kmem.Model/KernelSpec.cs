@@ -44,7 +44,8 @@ internal ref struct LazyText
 /// </summary>
 public readonly record struct Call(string Format, ulong A = 0, ulong B = 0, GfpBits Gfp = default)
 {
-    public static implicit operator Call(string name) => new(name);
+    /// <summary>A call named without arguments (braces escaped: the name is not a format).</summary>
+    public static implicit operator Call(string name) => new(name.Replace("{", "{{").Replace("}", "}}"));
 
     public override string ToString() =>
         string.Format(System.Globalization.CultureInfo.InvariantCulture, Format, A, B, Gfp, PageSpec.Hex(A), PageSpec.Hex(B));
@@ -169,6 +170,7 @@ public sealed class KernelSpec
 
     private static Violation? Outcome(Call what, Result got, Result? fixedResult, bool mayFail, string why)
     {
+        if (!LazyText.Needed(got, fixedResult, mayFail)) return null;   // the one statement of when a violation is due
         if (fixedResult is { } f)
         {
             if (got == f) return null;
@@ -232,6 +234,7 @@ public sealed class KernelSpec
         var (bad, why) = GfpRules(gfp, atomic);
         bool overMax = bad is null && size > KmallocMaxSize;
         if (overMax) (bad, why) = (Result.EINVAL, "it is above KMALLOC_MAX_SIZE");
+        string Reason() => overMax ? $"{size} is above KMALLOC_MAX_SIZE {KmallocMaxSize}" : why;   // called only for a message
         if (bad is null && size == 0 && M.KmallocZeroSizePtr)
         {
             if (got != Result.Ok || addr != ZeroSizePtr)
@@ -239,7 +242,7 @@ public sealed class KernelSpec
             return NoEvents(events, what, "kmalloc(0) allocates nothing");
         }
         if (bad is not null)
-            return Outcome(what, got, bad, false, $"{(overMax ? $"{size} is above KMALLOC_MAX_SIZE {KmallocMaxSize}" : why)}") ?? NoEvents(events, what, why);
+            return Outcome(what, got, bad, false, $"{Reason()}") ?? NoEvents(events, what, why);
 
         ulong bucket = Bucket(size);
         bool dma = (gfp & GfpBits.Dma) != 0;
@@ -248,7 +251,7 @@ public sealed class KernelSpec
             // A large kmalloc: straight from the page allocator.
             int order = GetOrder(size);
             bool mayFail = got != Result.Ok && Pages.Decide(order, gfp, false, null, out _).Result == Result.ENOMEM;   // Outcome reads it only then
-            if (got != Result.Ok && Outcome(what, got, null, mayFail, $"an order-{order} block can be had") is { } v) return v;   // Ok needs no reason
+            if (Outcome(what, got, null, mayFail, $"an order-{order} block can be had") is { } v) return v;
             if (ApplyEvents(events, gfp, what, AllocKind.LargeKmalloc) is { } ve) return ve;
             if (got != Result.Ok) return NetZero(events, what);
             var a = addr % PageSize == 0 ? Pages.AllocationAt((long)(addr >> M.PageShift)) : null;
@@ -261,7 +264,7 @@ public sealed class KernelSpec
             return Outcome(what, got, Result.EINVAL, false, $"its {bucket}-byte cache needs order-{slabOrder} slabs, above the largest order {Pages.LargestOrder}")
                 ?? NoEvents(events, what, "it is refused");
         bool fail = got != Result.Ok && Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
-        if (got != Result.Ok && Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v2) return v2;
+        if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v2) return v2;
         if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve2) return ve2;
         if (got != Result.Ok) return NetZero(events, what);
         ulong extent = M.Slab == SlabFlavour.Blocks20 ? Math.Max(size, 1) : bucket;
@@ -288,7 +291,7 @@ public sealed class KernelSpec
     public Violation? KmemCacheCreate(ulong size, ulong align, bool atomic, Result got, ulong handle, IReadOnlyList<ModelEvent> events)
     {
         var what = new Call("kmem_cache_create({0}, align={1})", size, align);
-        (Result? bad, string why) = (null, "");
+        (Result? bad, string why) = (null, "it is within every limit");   // the reason when it fails anyway
         if (!M.HasKmemCache) (bad, why) = (Result.EINVAL, "this kernel has no kmem_cache API");
         else if (atomic) (bad, why) = (Result.BUG, "kmem_cache_create may sleep; in atomic context");
         else if (M.SlabObjectLimitIsBug && (size < 4 || size > (M.SlabObjectLimit ?? ulong.MaxValue)))
@@ -317,7 +320,7 @@ public sealed class KernelSpec
         if (bad is not null) return Outcome(what, got, bad, false, why) ?? NoEvents(events, what, why);
         int slabOrder = GetOrder(c.ObjectSize);
         bool fail = got != Result.Ok && Pages.Decide(slabOrder, gfp, false, null, out _).Result == Result.ENOMEM;
-        if (got != Result.Ok && Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v) return v;
+        if (Outcome(what, got, null, fail, $"a slab page of order {slabOrder} can be had") is { } v) return v;
         if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);
         if (CheckSlabObject(what, addr, c.ObjectSize, c.Align, c.ObjectSize, c.Handle, false) is { } vo) return vo;
@@ -341,7 +344,7 @@ public sealed class KernelSpec
     public Violation? KmemCacheDestroy(ulong cache, bool atomic, Result got, IReadOnlyList<ModelEvent> events)
     {
         var what = new Call("kmem_cache_destroy({3})", cache);
-        (Result? bad, string why) = (null, "");
+        (Result? bad, string why) = (null, "it destroys a live cache with no objects");   // the reason when it fails anyway
         caches.TryGetValue(cache, out var c);
         if (atomic) (bad, why) = (Result.BUG, "kmem_cache_destroy may sleep; in atomic context");
         else if (c is null || !c.Live) (bad, why) = (Result.BUG, "not a live cache");
@@ -398,7 +401,11 @@ public sealed class KernelSpec
     private static Violation? NetZero(IReadOnlyList<ModelEvent> events, Call what)
     {
         long net = 0;
-        for (int i = 0; i < events.Count; i++) net += (events[i].Alloc ? 1 : -1) * (1L << Math.Clamp(events[i].Order, 0, 40));
+        for (int i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            net += (e.Alloc ? 1 : -1) * (1L << Math.Clamp(e.Order, 0, 40));
+        }
         return net == 0 ? null : new("ownership", $"{what} failed but kept {net} pages it took");
     }
 
@@ -484,16 +491,15 @@ public sealed class KernelSpec
             long first = (long)(start >> M.PageShift), last = (long)((start + size - 1) >> M.PageShift);
             if (Pages.FirstManaged(first, last + 1) is var f && f >= 0) (bad, why, busy) = (Result.EBUSY, "it maps RAM the allocator manages", f);
         }
-        // The frame's description only when the message is read (LazyText skips the whole hole).
-        if (bad is not null)
-            return Outcome(what, got, bad, false, $"{(busy < 0 ? why : $"frame {PageSpec.Hex((ulong)busy << M.PageShift)} is RAM the allocator manages ({Pages.Describe(busy)})")}")
-                ?? NoEvents(events, what, why);
+        // The frame's description only for a message: LazyText calls Reason() only then.
+        string Reason() => busy < 0 ? why : $"frame {PageSpec.Hex((ulong)busy << M.PageShift)} is RAM the allocator manages ({Pages.Describe(busy)})";
+        if (bad is not null) return Outcome(what, got, bad, false, $"{Reason()}") ?? NoEvents(events, what, why);
         ulong offset = start % PageSize;
         ulong mappedPages = (start + size - 1) / PageSize - start / PageSize + 1;
         ulong mapped = mappedPages >= ulong.MaxValue / PageSize ? ulong.MaxValue - PageSize : mappedPages * PageSize;
         ulong align = IoremapAlign(mapped);
-        bool noRoom = FirstFit(mapped + PageSize, align) is null;
-        if (got != Result.Ok && Outcome(what, got, null, noRoom, $"a free range of {mapped + PageSize} bytes aligned to {align} exists") is { } v) return v;
+        bool noRoom = got != Result.Ok && FirstFit(mapped + PageSize, align) is null;   // read only then
+        if (Outcome(what, got, null, noRoom, $"a free range of {mapped + PageSize} bytes aligned to {align} exists") is { } v) return v;
         if (NoEvents(events, what, "ioremap takes no pages") is { } ve) return ve;
         if (got != Result.Ok) return null;
         ulong areaStart = addr - offset;
@@ -529,7 +535,7 @@ public sealed class KernelSpec
     public Violation? RequestMemRegion(ulong start, ulong size, bool atomic, Result got, ulong handle)
     {
         var what = new Call("request_mem_region({3}, {1})", start, size);
-        (Result? bad, string why) = (null, "");
+        (Result? bad, string why) = (null, "the range is neither System RAM nor claimed");
         (long ram, int claim) = (-1, -1);
         if (atomic) (bad, why) = (Result.BUG, "request_mem_region may sleep; in atomic context");
         else if (size == 0 || start + size < start) (bad, why) = (Result.EINVAL, "size 0 or a range that wraps");
@@ -537,14 +543,14 @@ public sealed class KernelSpec
         {
             long first = (long)(start >> M.PageShift), last = (long)((start + size - 1) >> M.PageShift);
             if (Pages.FirstSystemRam(first, last + 1) is var f && f >= 0) (bad, ram) = (Result.EBUSY, f);
-            if (bad is null)
-                for (int i = 0; i < claims.Count; i++)
-                    if (claims.GetKeyAtIndex(i) is var s && claims.GetValueAtIndex(i) is var z && s < start + size && start < s + z) { (bad, claim) = (Result.EBUSY, i); break; }
+            for (int i = 0; bad is null && i < claims.Count; i++)
+                if (claims.GetKeyAtIndex(i) < start + size && start < claims.GetKeyAtIndex(i) + claims.GetValueAtIndex(i)) (bad, claim) = (Result.EBUSY, i);
         }
-        // The addresses go into the text only when it is read (LazyText skips the whole hole).
-        if (Outcome(what, got, bad, false, $"{(ram >= 0 ? $"it overlaps System RAM at {PageSpec.Hex((ulong)ram << M.PageShift)}"
+        // The addresses go into the text only for a message: LazyText calls Reason() only then.
+        string Reason() => ram >= 0 ? $"it overlaps System RAM at {PageSpec.Hex((ulong)ram << M.PageShift)}"
             : claim >= 0 ? $"it overlaps the claim {PageSpec.Hex(claims.GetKeyAtIndex(claim))}..{PageSpec.Hex(claims.GetKeyAtIndex(claim) + claims.GetValueAtIndex(claim))}"
-            : why)}") is { } v) return v;
+            : why;
+        if (Outcome(what, got, bad, false, $"{Reason()}") is { } v) return v;
         if (bad is not null) return null;
         if (handle != start) return new("ownership", $"{what} returned handle {PageSpec.Hex(handle)}; the handle is the start address");
         claims[start] = size;
@@ -580,11 +586,10 @@ public sealed class KernelSpec
             : order > Pages.LargestOrder ? (Result.EINVAL, "the order is above the largest order")
             : atomic && PageSpec.MayBlock(dmaGfp) ? (Result.BUG, "a GFP mask that may sleep, in atomic context")
             : ((Result?)null, "");
-        if (bad is not null)
-            return Outcome(what, got, bad, false, $"{(size != 0 && order > Pages.LargestOrder ? $"order {order} is above the largest order {Pages.LargestOrder}" : why)}")
-                ?? NoEvents(events, what, why);
+        string Reason() => size != 0 && order > Pages.LargestOrder ? $"order {order} is above the largest order {Pages.LargestOrder}" : why;   // only for a message
+        if (bad is not null) return Outcome(what, got, bad, false, $"{Reason()}") ?? NoEvents(events, what, why);
         bool mayFail = got != Result.Ok && Pages.Decide(order, dmaGfp, false, null, out _).Result == Result.ENOMEM;
-        if (got != Result.Ok && Outcome(what, got, null, mayFail, $"an order-{order} block in ZONE_DMA can be had") is { } v) return v;
+        if (Outcome(what, got, null, mayFail, $"an order-{order} block in ZONE_DMA can be had") is { } v) return v;
         if (ApplyEvents(events, dmaGfp, what, AllocKind.Dma) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);
         var a = addr % PageSize == 0 ? Pages.AllocationAt((long)(addr >> M.PageShift)) : null;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 
 namespace Kmem.Model;
@@ -48,37 +49,38 @@ public sealed class PageSpec
     private int nextId = 1;
 
     public bool InitDone { get; private set; }
-    /// <summary>Whether the frame was System RAM in the firmware map (after memmap= and mem=): usable, or low-reserved.</summary>
-    public bool IsSystemRam(long pfn) => pfn >= 0 && pfn < kind.Length
-        && Layout.Initial[pfn] is FrameKind.Free or FrameKind.Unmanaged or FrameKind.Reserved;
-    /// <summary>Whether the buddy allocator manages the frame (free or handed out through it).</summary>
-    public bool IsManaged(long pfn) => InitDone && pfn >= 0 && pfn < kind.Length && kind[pfn] is FrameKind.Free or FrameKind.Allocated;
+    // The frame kinds of the two tests below, once: used frame by frame and over runs of frames
+    // (an ioremap or request_mem_region can name a gigabyte, a quarter of a million frames).
+    private static readonly SearchValues<byte> SystemRamKinds =
+        SearchValues.Create([(byte)FrameKind.Free, (byte)FrameKind.Unmanaged, (byte)FrameKind.Reserved]);
+    private static readonly SearchValues<byte> ManagedKinds = SearchValues.Create([(byte)FrameKind.Free, (byte)FrameKind.Allocated]);
 
-    // The same two tests over a run of frames, as one vectorised search of the frame map (an ioremap
-    // or request_mem_region can name a gigabyte: a quarter of a million frames one by one).
+    /// <summary>Whether the frame was System RAM in the firmware map (after memmap= and mem=): usable, or low-reserved.</summary>
+    public bool IsSystemRam(long pfn) => pfn >= 0 && pfn < kind.Length && SystemRamKinds.Contains((byte)Layout.Initial[pfn]);
+    /// <summary>Whether the buddy allocator manages the frame (free or handed out through it).</summary>
+    public bool IsManaged(long pfn) => InitDone && pfn >= 0 && pfn < kind.Length && ManagedKinds.Contains((byte)kind[pfn]);
 
     /// <summary>The first frame of [start, end) that <see cref="IsSystemRam"/>, or -1 (clipped to the map).</summary>
-    public long FirstSystemRam(long start, long end) =>
-        Search(Layout.Initial, start, end, static (s) => s.IndexOfAny((byte)FrameKind.Free, (byte)FrameKind.Unmanaged, (byte)FrameKind.Reserved));
+    public long FirstSystemRam(long start, long end) => Clip(ref start, ref end) ? -1 : Found(start, Bytes(Layout.Initial, start, end).IndexOfAny(SystemRamKinds));
 
     /// <summary>The last frame of [start, end) that <see cref="IsSystemRam"/>, or -1 (clipped to the map).</summary>
-    public long LastSystemRam(long start, long end) =>
-        Search(Layout.Initial, start, end, static (s) => s.LastIndexOfAny((byte)FrameKind.Free, (byte)FrameKind.Unmanaged, (byte)FrameKind.Reserved));
+    public long LastSystemRam(long start, long end) => Clip(ref start, ref end) ? -1 : Found(start, Bytes(Layout.Initial, start, end).LastIndexOfAny(SystemRamKinds));
 
     /// <summary>The first frame of [start, end) that <see cref="IsManaged"/>, or -1 (clipped to the map).</summary>
     public long FirstManaged(long start, long end) =>
-        !InitDone ? -1 : Search(kind, start, end, static (s) => s.IndexOfAny((byte)FrameKind.Free, (byte)FrameKind.Allocated));
+        !InitDone || Clip(ref start, ref end) ? -1 : Found(start, Bytes(kind, start, end).IndexOfAny(ManagedKinds));
 
-    private delegate int SpanSearch(ReadOnlySpan<byte> frames);
-
-    private static long Search(FrameKind[] map, long start, long end, SpanSearch search)
+    /// <summary>Clips [start, end) to the map; true when nothing is left.</summary>
+    private bool Clip(ref long start, ref long end)
     {
         start = Math.Max(start, 0);
-        end = Math.Min(end, map.Length);
-        if (start >= end) return -1;
-        int i = search(MemoryMarshal.AsBytes(map.AsSpan((int)start, (int)(end - start))));
-        return i < 0 ? -1 : start + i;
+        end = Math.Min(end, kind.Length);
+        return start >= end;
     }
+
+    private static ReadOnlySpan<byte> Bytes(FrameKind[] map, long start, long end) => MemoryMarshal.AsBytes(map.AsSpan((int)start, (int)(end - start)));
+    private static long Found(long start, int i) => i < 0 ? -1 : start + i;
+
     public long[] Managed { get; } = new long[4];
     public long[] FreeCount { get; } = new long[4];
     public long[] WmarkMin { get; } = new long[4];
@@ -185,13 +187,13 @@ public sealed class PageSpec
 
     // ---------------------------------------------------------------- page allocator
 
-    // By the mask's zone bits (Dma | Dma32 | HighUser = 8 | 16 | 32, shifted down by 3): computed once each.
+    // One per combination of the mask's zone bits (Dma, Dma32, HighUser), computed once each.
     private readonly MZone[]?[] zoneLists = new MZone[]?[8];
 
     /// <summary>The zone list of a GFP mask, highest zone first, restricted to zones the profile has.</summary>
     public MZone[] ZoneList(GfpBits gfp)
     {
-        int key = (int)(gfp & (GfpBits.Dma | GfpBits.Dma32 | GfpBits.HighUser)) >> 3;
+        int key = ((gfp & GfpBits.Dma) != 0 ? 1 : 0) | ((gfp & GfpBits.Dma32) != 0 ? 2 : 0) | ((gfp & GfpBits.HighUser) != 0 ? 4 : 0);
         if (zoneLists[key] is { } cached) return cached;
         MZone[] list = (gfp & GfpBits.Dma) != 0 ? [MZone.DMA]
             : (gfp & GfpBits.Dma32) != 0 ? (Layout.ZoneExists[(int)MZone.DMA32] ? [MZone.DMA32, MZone.DMA] : [MZone.Normal, MZone.DMA])

@@ -49,16 +49,19 @@ namespace Kmem.Scenarios;
 //       dma_free_coherent   REF                   context                 byte: bit 0 = atomic
 //   SIZE   byte s: s < 0x80: SizeTable[s % length]; 0xF0..0xFF: relative to the machine,
 //          R - (R >> (s - 0xEF)), i.e. R/2, 3R/4, ... R - R/65536, where R is the RAM of the layout
-//          (the profile's default RAM for layout 0), or the smallest mem= below it, clamped to 1G;
+//          (the profile's default RAM for layout 0), or the effective mem= when it is smaller;
 //          0xE0..0xEF: an era limit plus a delta, L[i / 4] + D[i % 4] with i = s - 0xE0,
 //          L = (KMALLOC_MAX_SIZE, KMALLOC_MAX_CACHE_SIZE, the largest page block, the slab object
 //          limit or else the largest block) of the profile, the largest order following a decoded
 //          max_order=, and D = (-1, 0, +1, +PAGE_SIZE): the sizes where the limits bugs live;
-//          0xD0..0xDF: the same with the machine's boundaries, L = (the vmalloc area less its
-//          guard page, i.e. a vmalloc that exactly fills it; the end of lowmem, or of RAM on
-//          64-bit; the end of ZONE_DMA; the end of ZONE_DMA32, or 4G), computed from the profile,
-//          the layout's top of RAM and a decoded mem= / vmalloc= the way the kernel does (without
-//          holes or memmap=: a near miss is still a useful size);
+//          0xD0..0xDF: the same with the machine's boundaries, i = s - 0xD0, L = (the vmalloc area
+//          less its guard page, i.e. a vmalloc that exactly fills it (32-bit profiles: on 64-bit
+//          the area is 32 TiB and the clamp makes it 1G); the end of lowmem, or of RAM on 64-bit;
+//          the end of ZONE_DMA; the size of the zone above ZONE_DMA, up to lowmem), computed from
+//          the profile, the layout's top of RAM and the effective mem= / vmalloc= (BootLine) the way
+//          the kernel does, without holes or memmap= ranges: a near miss is still a useful size.
+//          Every form's value is clamped like a varint's: to 1G unless it is 2^63 or more (an empty
+//          vmalloc area, L = 0, gives L - 1 = 2^64 - 1, kept as it is);
 //          else (0x80..0xCF) a varint, clamped to 1G unless it is 2^63 or more (kept as it is:
 //          sizes whose rounding overflows, like kmalloc(-2800), are refused without allocating
 //          anything, and the overflow edge is where bugs live). The relative form reaches "nearly
@@ -199,8 +202,9 @@ public static class BinaryCodec
         var boot = new List<BootParam>(bootCount);
         for (int i = 0; i < bootCount; i++)
             boot.Add(DecodeBootParam(ref d, profile));
-        d.Ram = RamOf(layout, profile, boot);
-        d.Limits = [.. LimitsOf(profile, boot), .. BoundariesOf(layout, profile, boot)];
+        var line = BootLine.Of(boot);
+        d.Ram = RamOf(layout, profile, line);
+        d.Limits = [.. BoundariesOf(layout, profile, line), .. LimitsOf(profile, line)];
         d.PageSize = profile.PageSize;
 
         var ops = new List<Op>();
@@ -302,57 +306,41 @@ public static class BinaryCodec
         return new Scenario(header, ops);
     }
 
-    /// <summary>R of the relative SIZE form: the layout's RAM (the profile's default for layout 0), or a smaller mem=.</summary>
-    private static ulong RamOf(Layout layout, Profile profile, List<BootParam> boot)
+    /// <summary>R of the relative SIZE form: the layout's RAM (the profile's default for layout 0), or mem= when smaller.</summary>
+    private static ulong RamOf(Layout layout, Profile profile, BootLine line)
     {
         ulong ram = 0;
         foreach (var r in layout.Ram)
             ram += r.Size;
         if (layout.Ram.Length == 0)
             ram = profile.DefaultRam;
-        foreach (var b in boot)
-        {
-            if (b.Kind == BootParamKind.Mem && b.Value < ram)
-                ram = b.Value;
-        }
-        return ram;
+        return line.MemLimit is { } mem && mem < ram ? mem : ram;
     }
 
-    /// <summary>The era limits of the limit-relative SIZE form (see SIZE above), for this profile and boot line.</summary>
-    private static ulong[] LimitsOf(Profile profile, List<BootParam> boot)
+    /// <summary>The era limits of the 0xE0..0xEF SIZE form (see SIZE above), for this profile and boot line.</summary>
+    private static ulong[] LimitsOf(Profile profile, BootLine line)
     {
-        int maxOrder = profile.MaxOrder;
-        foreach (var b in boot)
-        {
-            if (b.Kind == BootParamKind.MaxOrder)
-                maxOrder = (int)b.Value;
-        }
+        int maxOrder = line.MaxOrder ?? profile.MaxOrder;
         ulong largest = profile.PageSize << (profile.MaxOrderInclusive ? maxOrder : maxOrder - 1);
         return [profile.KmallocMaxFixed ?? largest, profile.KmallocMaxCacheSize, largest, profile.SlabObjectLimit ?? largest];
     }
 
     /// <summary>The machine boundaries of the 0xD0..0xDF SIZE form (see SIZE above).</summary>
-    private static ulong[] BoundariesOf(Layout layout, Profile profile, List<BootParam> boot)
+    private static ulong[] BoundariesOf(Layout layout, Profile profile, BootLine line)
     {
         ulong top = 0;
         foreach (var r in layout.Ram)
             top = Math.Max(top, r.End);
         if (layout.Ram.Length == 0)
             top = profile.DefaultRam;
-        ulong? vmallocParam = null;
-        foreach (var b in boot)
-        {
-            if (b.Kind == BootParamKind.Mem && b.Value < top)
-                top = b.Value;
-            if (b.Kind == BootParamKind.Vmalloc)
-                vmallocParam = b.Value;
-        }
+        if (line.MemLimit is { } mem && mem < top)
+            top = mem;
         ulong page = profile.PageSize, area, lowmemEnd = top;
         if (profile.LowmemLimit is { } limit)
         {
             // arch/x86 (i386): the lowmem limit moves with vmalloc= where it is honoured; VMALLOC_START =
             // roundup(PAGE_OFFSET + lowmem end + VMALLOC_OFFSET, VMALLOC_OFFSET), VMALLOC_END fixed.
-            if (profile.VmallocParamHonoured && vmallocParam is { } v && v < 1UL << 30)
+            if (profile.VmallocParamHonoured && line.Vmalloc is { } v && v < 1UL << 30)
                 limit = (1UL << 30) - v;
             lowmemEnd = Math.Min(top, limit);
             ulong off = profile.VmallocOffset32;
@@ -363,7 +351,11 @@ public static class BinaryCodec
         {
             area = profile.VmallocTotal64;
         }
-        return [area > page ? area - page : 0, lowmemEnd, profile.DmaZoneEnd, profile.Dma32ZoneEnd ?? 1UL << 32];
+        // The zone above ZONE_DMA (DMA32 on 64-bit, Normal on i386), up to lowmem: an allocation of
+        // that size drains it, which is where zone fallback and the watermarks decide.
+        ulong secondEnd = Math.Min(lowmemEnd, profile.Dma32ZoneEnd ?? lowmemEnd);
+        ulong secondZone = secondEnd > profile.DmaZoneEnd ? secondEnd - profile.DmaZoneEnd : 0;
+        return [area > page ? area - page : 0, lowmemEnd, profile.DmaZoneEnd, secondZone];
     }
 
     private static BootParam DecodeBootParam(ref Decoder d, Profile profile)
@@ -501,7 +493,7 @@ public static class BinaryCodec
                 return ClampSize(Ram - (Ram >> (s - RelativeSizes + 1)));
             if (s >= LimitSizes)
             {
-                int i = (s - LimitSizes + 16) % 32;   // 0xE0.. the era limits (Limits[0..3]), 0xD0.. the machine's (Limits[4..7])
+                int i = s - LimitSizes;   // 0xD0.. the machine's boundaries (Limits[0..3]), 0xE0.. the era limits (Limits[4..7])
                 ulong limit = Limits[i / 4];
                 return ClampSize((i % 4) switch { 0 => limit - 1, 1 => limit, 2 => limit + 1, _ => limit + PageSize });
             }
@@ -963,7 +955,8 @@ public static class BinaryCodec
         // kmalloc at the era's KMALLOC_MAX_SIZE, one byte and one page above it (the limit form).
         foreach (byte lim in new byte[] { 0xE1, 0xE2, 0xE3 })
             tokens.Add([Code(OpKind.Kmalloc), lim, 0]);
-        // vmalloc that exactly fills the vmalloc area (with its guard page), and one page more.
+        // vmalloc that exactly fills the vmalloc area (with its guard page), and one page more (32-bit
+        // profiles; on 64-bit the 32 TiB area makes both 1G after the clamp).
         foreach (byte lim in new byte[] { 0xD1, 0xD3 })
             tokens.Add([Code(OpKind.Vmalloc), lim]);
         // Raw sizes at limits the table does not hold: 2.0's kmalloc limit + 1 (131049), and sizes

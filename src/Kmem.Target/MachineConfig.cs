@@ -4,8 +4,9 @@ namespace Kmem.Target;
 
 /// <summary>
 /// The machine a scenario describes, with the boot line reduced to its effective settings
-/// (the last mem= wins, memmap entries accumulate, `memmap=nn` alone is mem=nn). This is syntax,
-/// shared by every target and the model; what each setting MEANS is derived by each on its own.
+/// (<see cref="BootLine"/>: the last mem= wins, memmap entries accumulate, `memmap=nn` alone is
+/// mem=nn). This is syntax, shared by every target and the model; what each setting MEANS is
+/// derived by each on its own.
 /// </summary>
 public sealed record MachineConfig
 {
@@ -41,29 +42,11 @@ public sealed record MachineConfig
             ram = h.Ram.OrderBy(r => r.Start).ToArray();
             holes = h.Holes;
         }
-        ulong? mem = null, vmalloc = null;
-        int? maxOrder = null;
-        var memmap = new List<MemmapEntry>();
-        foreach (var p in h.Boot)
-        {
-            switch (p.Kind)
-            {
-                case BootParamKind.Mem: mem = p.Value; break;
-                case BootParamKind.Vmalloc: vmalloc = p.Value; break;
-                case BootParamKind.MaxOrder: maxOrder = (int)p.Value; break;
-                case BootParamKind.Memmap:
-                    foreach (var e in p.Entries)
-                    {
-                        if (e.Kind == MemmapKind.MemLimit) mem = e.Size;
-                        else memmap.Add(e);
-                    }
-                    break;
-            }
-        }
+        var line = BootLine.Of(h.Boot);
         return new MachineConfig
         {
-            Profile = profile, Ram = ram, Holes = holes, MemLimit = mem,
-            Memmap = memmap, Vmalloc = vmalloc, MaxOrderParam = maxOrder,
+            Profile = profile, Ram = ram, Holes = holes, MemLimit = line.MemLimit,
+            Memmap = line.Memmap, Vmalloc = line.Vmalloc, MaxOrderParam = line.MaxOrder,
         };
     }
 }
