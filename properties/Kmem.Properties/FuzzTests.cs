@@ -400,6 +400,25 @@ public class FuzzTests
     }
 
     [Fact]
+    public void A_lone_instance_is_a_secondary_and_several_have_one_main()
+    {
+        // -M makes AFL++ 4.04c take the queue in order (-Z) without trimming: a one-job campaign then
+        // spent its whole minute on queue entry 0 (fuzz/README.md, session 4). So -M only with company.
+        CampaignOptions Jobs(int n) => new()
+        {
+            Harness = new HarnessOptions(), OutDir = "/tmp/kmem-unused", HarnessDll = "/nonexistent/Kmem.Fuzz.dll", Jobs = n,
+        };
+        static string Role(IReadOnlyList<string> args) => args.Single(a => a is "-M" or "-S");
+        var lone = new Campaign(Jobs(1), TargetRegistry.Get("reference")!.Create, (d, sig, text) => "", TextWriter.Null, "test");
+        var lonely = lone.AflArgs("main", main: true, "in", "kmem.dict");
+        Assert.Equal("-S", Role(lonely));
+        Assert.Equal("main", lonely[lonely.ToList().IndexOf("-S") + 1]);
+        var crowd = new Campaign(Jobs(3), TargetRegistry.Get("reference")!.Create, (d, sig, text) => "", TextWriter.Null, "test");
+        Assert.Equal("-M", Role(crowd.AflArgs("main", main: true, "in", "kmem.dict")));
+        Assert.Equal("-S", Role(crowd.AflArgs("sec1", main: false, "in", "kmem.dict")));
+    }
+
+    [Fact]
     public void Fuzz_command_refuses_bad_usage_with_exit_code_2()
     {
         Assert.Equal(2, RunCli("fuzz", "--target", "buggy:nope").Code);
