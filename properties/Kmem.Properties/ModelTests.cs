@@ -117,6 +117,38 @@ public class ModelTests
     }
 
     [Fact]
+    public void Structural_check_sorts_many_blocks_and_still_sees_a_duplicate_or_a_stray_block()
+    {
+        // Past 32 blocks CheckFreeBlocks sorts by marking heads in a frame map; these must still be
+        // caught there: a block listed twice (a free list that holds a block twice collapses to one
+        // head in such a map) and a head outside the map.
+        var spec = Spec("linux-6.8-x86_64", 8 * M, [new BootParam { Kind = BootParamKind.MaxOrder, Value = 1 }]);
+        spec.MemInit(Result.Ok);
+        int largest = spec.LargestOrder;
+        Assert.True(largest <= 2, $"largest order {largest}");
+        var good = new List<(long Pfn, int Order)>();
+        for (long pfn = 256; pfn < 2048;)
+        {
+            int o = largest;
+            while (pfn % (1L << o) != 0) o--;
+            good.Add((pfn, o));
+            pfn += 1L << o;
+        }
+        Assert.True(good.Count > 100);
+        Assert.Null(spec.CheckFreeBlocks(good));
+        Assert.Null(spec.CheckFreeBlocks(Enumerable.Reverse(good)));      // any order in, sorted inside
+
+        var twice = good.Append(good[40]).Reverse().ToList();
+        var dup = spec.CheckFreeBlocks(twice);
+        Assert.Equal("free-blocks", dup?.Invariant);
+        Assert.Contains("overlap", dup?.Message);
+
+        var stray = spec.CheckFreeBlocks(good.Append((1L << 40, 0)));
+        Assert.Equal("free-blocks", stray?.Invariant);
+        Assert.Contains("one zone", stray?.Message);
+    }
+
+    [Fact]
     public void Allocation_checks_catch_double_mapping_wrong_zone_and_spurious_failure()
     {
         var spec = Spec("linux-6.8-x86_64", 64 * M);

@@ -404,13 +404,43 @@ public sealed class PageSpec
     /// </summary>
     public Violation? CheckFreeBlocks(IEnumerable<(long Pfn, int Order)> blocks)
     {
-        var list = blocks.OrderBy(b => b.Pfn).ToList();
+        var list = SortedByPfn(blocks);
         if (!InitDone && list.Count > 0)
             return new("free-blocks", $"the buddy free lists hold a block at {Hex(Addr(list[0].Pfn))} before mem_init");
         var perZone = new long[4];
         foreach (var (pfn, order) in list)
             if (order >= 0 && order <= LargestOrder && pfn >= 0 && pfn < FrameCount) perZone[(int)Layout.ZoneOf(pfn)] += 1L << order;
         return CheckBlocks(list) ?? CheckZoneCounts(perZone) ?? CheckCoalescing(list);
+    }
+
+    /// <summary>
+    /// The blocks sorted by pfn, as <c>OrderBy(b => b.Pfn)</c> sorts them. When every head is a distinct
+    /// frame of the map with an order in 0..LargestOrder (every correct target), by marking the heads
+    /// in a frame-sized map and reading it in order: O(frames / 64 + blocks), where a comparison sort
+    /// of the 262,144 order-1 blocks of a 2 GiB machine booted with max_order=1 took most of a
+    /// fuzzing execution. Otherwise (a buggy target) by OrderBy itself, so ties keep their order.
+    /// </summary>
+    private List<(long Pfn, int Order)> SortedByPfn(IEnumerable<(long Pfn, int Order)> blocks)
+    {
+        var input = blocks.ToList();
+        if (input.Count < 32) return input.OrderBy(b => b.Pfn).ToList();
+        var orderAt = new byte[FrameCount];
+        foreach (var (pfn, order) in input)
+        {
+            if (pfn < 0 || pfn >= FrameCount || order < 0 || order > LargestOrder || orderAt[pfn] != 0)
+                return input.OrderBy(b => b.Pfn).ToList();
+            orderAt[pfn] = (byte)(order + 1);
+        }
+        var list = new List<(long Pfn, int Order)>(input.Count);
+        var heads = orderAt.AsSpan();
+        for (int from = 0; from < heads.Length; from++)
+        {
+            int at = heads[from..].IndexOfAnyExcept((byte)0);
+            if (at < 0) break;
+            from += at;
+            list.Add((from, heads[from] - 1));
+        }
+        return list;
     }
 
     /// <summary>
