@@ -349,6 +349,20 @@ public class FormatTests
         Assert.Equal(Print(s), Print(again));
     }
 
+    [Theory]
+    [InlineData(46, ulong.MaxValue)]
+    [InlineData(47, ulong.MaxValue - 4095)]
+    [InlineData(48, 1UL << 63)]
+    [InlineData(46 + 49, ulong.MaxValue)]           // the table index is taken modulo its length
+    public void OneSizeByteReachesTheOverflowEdge(byte sizeByte, ulong want)
+    {
+        // A kmalloc size within a page of 2^64 (8446a4deb6b6) is one byte, not a ten-byte varint.
+        var s = BinaryCodec.Decode([0, 0, 0, (byte)OpKind.Kmalloc, sizeByte, 0]);
+        Assert.Equal(want, Assert.Single(s.Ops).Number);
+        byte[] encoded = BinaryCodec.Encode(s);
+        Assert.Equal([0, 0, 0, (byte)OpKind.Kmalloc, (byte)(sizeByte % 49), 0], encoded[^6..]);
+    }
+
     // ------------------------------------------------------------------ (3) Encode
 
     [Property(MaxTest = 500)]

@@ -181,6 +181,10 @@ public static class BinaryCodec
         4 * K, 4 * K + 1, 8 * K, 8 * K + 1, 12 * K, 16 * K, 32 * K, 64 * K, 128 * K - 16, 128 * K - 15,
         128 * K, 128 * K + 1, 256 * K, 512 * K, 1 * M, 2 * M, 4 * M, 4 * M + 1, 8 * M, 16 * M, 32 * M,
         64 * M, 128 * M, 256 * M, 512 * M, 1 * G,
+        // The overflow edge (kept, as varints from 2^63 are): -1, -PAGE_SIZE (a size within a page of
+        // 2^64, whose PAGE_ALIGN wraps to 0: 8446a4deb6b6), 2^63 (whose doubling or get_order wraps).
+        // One byte away from any table size, where a varint needs ten bytes to agree.
+        ulong.MaxValue, ulong.MaxValue - 4 * K + 1, 1UL << 63,
     ];
 
     private static readonly string[] Names = BuildNames();
