@@ -106,6 +106,23 @@ public class KernelModelTests
         Assert.Equal("ownership", k.Kfree(32 * M, Result.Ok, [])?.Invariant);        // freed without giving the pages back
     }
 
+    [Theory]
+    [InlineData("linux-6.8-x86_64", 100UL, 0UL, true, "BUG", "kmem_cache_create may sleep; in atomic context")]
+    [InlineData("linux-6.8-x86_64", 4UL, 0UL, false, "EINVAL", "object size 4 is outside 8..KMALLOC_MAX_SIZE")]
+    [InlineData("linux-6.8-x86_64", 100UL, 24UL, false, "EINVAL", "alignment 24 is not a power of two")]
+    [InlineData("linux-2.6.18-i386", 2UL, 0UL, false, "BUG", "object size 2 is outside 4..")]
+    [InlineData("linux-2.0-i386", 100UL, 0UL, false, "EINVAL", "this kernel has no kmem_cache API")]
+    public void A_refused_cache_says_which_rule_it_broke(string profile, ulong size, ulong align, bool atomic, string must, string why)
+    {
+        // The reasons are written only for a message; each must still name the first rule broken.
+        var want = Enum.Parse<Result>(must);
+        Assert.Null(Kernel(profile, 64 * M).KmemCacheCreate(size, align, atomic, want, 0, []));
+        var v = Kernel(profile, 64 * M).KmemCacheCreate(size, align, atomic, Result.Ok, 0xC0C0, []);
+        Assert.NotNull(v);
+        Assert.Contains(why, v.Value.Message);
+        Assert.Contains($"must give {must}", v.Value.Message);
+    }
+
     [Fact]
     public void Cache_destroy_with_live_objects_must_be_refused()
     {

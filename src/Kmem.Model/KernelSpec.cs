@@ -291,18 +291,27 @@ public sealed class KernelSpec
     public Violation? KmemCacheCreate(ulong size, ulong align, bool atomic, Result got, ulong handle, IReadOnlyList<ModelEvent> events)
     {
         var what = new Call("kmem_cache_create({0}, align={1})", size, align);
-        (Result? bad, string why) = (null, "it is within every limit");   // the reason when it fails anyway
-        if (!M.HasKmemCache) (bad, why) = (Result.EINVAL, "this kernel has no kmem_cache API");
-        else if (atomic) (bad, why) = (Result.BUG, "kmem_cache_create may sleep; in atomic context");
-        else if (M.SlabObjectLimitIsBug && (size < 4 || size > (M.SlabObjectLimit ?? ulong.MaxValue)))
-            (bad, why) = (Result.BUG, $"object size {size} is outside 4..{M.SlabObjectLimit} (2.6.18 kmem_cache_create BUG()s)");
-        else if (!M.SlabObjectLimitIsBug && (size < 8 || size > KmallocMaxSize))
-            (bad, why) = (Result.EINVAL, $"object size {size} is outside 8..KMALLOC_MAX_SIZE {KmallocMaxSize}");
-        else if (align != 0 && !PowerOfTwo(align)) (bad, why) = (Result.EINVAL, $"alignment {align} is not a power of two");
-        else if (GetOrder(Math.Max(size, align)) > Pages.LargestOrder)
-            (bad, why) = (Result.EINVAL, $"objects of {size} bytes need slabs above the largest order {Pages.LargestOrder}");
-        if (Outcome(what, got, bad, false, why) is { } v) return v;
-        if (bad is not null) return NoEvents(events, what, why);
+        // The first rule broken (0: none), and its reason, written only for a message.
+        Result? bad = null;
+        int rule = 0;
+        if (!M.HasKmemCache) (bad, rule) = (Result.EINVAL, 1);
+        else if (atomic) (bad, rule) = (Result.BUG, 2);
+        else if (M.SlabObjectLimitIsBug && (size < 4 || size > (M.SlabObjectLimit ?? ulong.MaxValue))) (bad, rule) = (Result.BUG, 3);
+        else if (!M.SlabObjectLimitIsBug && (size < 8 || size > KmallocMaxSize)) (bad, rule) = (Result.EINVAL, 4);
+        else if (align != 0 && !PowerOfTwo(align)) (bad, rule) = (Result.EINVAL, 5);
+        else if (GetOrder(Math.Max(size, align)) > Pages.LargestOrder) (bad, rule) = (Result.EINVAL, 6);
+        string Reason() => rule switch
+        {
+            1 => "this kernel has no kmem_cache API",
+            2 => "kmem_cache_create may sleep; in atomic context",
+            3 => $"object size {size} is outside 4..{M.SlabObjectLimit} (2.6.18 kmem_cache_create BUG()s)",
+            4 => $"object size {size} is outside 8..KMALLOC_MAX_SIZE {KmallocMaxSize}",
+            5 => $"alignment {align} is not a power of two",
+            6 => $"objects of {size} bytes need slabs above the largest order {Pages.LargestOrder}",
+            _ => "it is within every limit",   // the reason when it fails anyway
+        };
+        if (Outcome(what, got, bad, false, $"{Reason()}") is { } v) return v;
+        if (bad is not null) return events.Count == 0 ? null : NoEvents(events, what, Reason());
         if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Slab) is { } ve) return ve;
         if (handle == 0 || caches.TryGetValue(handle, out var old) && old.Live)
             return new("ownership", $"{what} returned handle {PageSpec.Hex(handle)}, which is 0 or a live cache");
