@@ -191,4 +191,25 @@ public class MutationKillTests
         var a = Boot(Banks("linux-2.6.18-i386", [new MemRange(0, 512 * MiB), new MemRange(1024 * MiB, 512 * MiB)]));
         Assert.Equal(0xFF7FE000UL - 0xE0800000UL, a.Meminfo().VmallocTotal);   // the mutant: 0xFF7FE000 - 0xF8800000
     }
+
+    /// <summary>
+    /// GFP_ATOMIC with a mask that may sleep (GFP_ATOMIC|GFP_KERNEL) may dip to min - min/2 only; plain
+    /// GFP_ATOMIC a quarter further (6.8 gfp_to_alloc_flags: ALLOC_NON_BLOCK only without
+    /// __GFP_DIRECT_RECLAIM). Kills ReferenceAllocator.cs:420 (<c>mayBlock ? MinReserve :
+    /// MinReserveNonBlock</c> to <c>MinReserveNonBlock</c>): drained with the blocking mask until it is
+    /// refused, the zone must still give plain GFP_ATOMIC a page. 16 MiB: ZONE_DMA alone, so every
+    /// request meets the same watermarks.
+    /// </summary>
+    [Fact]
+    public void Atomic_with_a_blocking_flag_stops_a_quarter_above_plain_atomic()
+    {
+        var a = Boot(Machine(P68, 16 * MiB));
+        int kernel = 0, blockingAtomic = 0, plainAtomic = 0;
+        while (a.AllocPages(0, Gfp.Kernel, false).Outcome == Outcome.Ok) kernel++;
+        while (a.AllocPages(0, Gfp.Atomic | Gfp.Kernel, false).Outcome == Outcome.Ok) blockingAtomic++;
+        while (a.AllocPages(0, Gfp.Atomic, false).Outcome == Outcome.Ok) plainAtomic++;
+        Assert.True(kernel > 1000, $"GFP_KERNEL took {kernel} pages");
+        Assert.True(blockingAtomic > 0, "GFP_ATOMIC|GFP_KERNEL may go below min");
+        Assert.True(plainAtomic > 0, $"plain GFP_ATOMIC must still find pages below where GFP_ATOMIC|GFP_KERNEL stopped ({blockingAtomic} taken there)");
+    }
 }
