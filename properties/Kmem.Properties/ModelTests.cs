@@ -117,6 +117,15 @@ public class ModelTests
     }
 
     [Fact]
+    public void A_call_named_by_a_bare_string_prints_it_as_it_is()
+    {
+        // A bare name is not a format: braces in it are escaped (only when there are any).
+        Assert.Equal("alloc_pages", ((Call)"alloc_pages").ToString());
+        Assert.Equal("odd{0}name}", ((Call)"odd{0}name}").ToString());
+        Assert.Equal("kmalloc(64, Kernel)", new Call("kmalloc({0}, {2})", 64, Gfp: GfpBits.Kernel).ToString());
+    }
+
+    [Fact]
     public void Structural_check_sorts_many_blocks_and_still_sees_a_duplicate_or_a_stray_block()
     {
         // Past 32 blocks CheckFreeBlocks sorts by marking heads in a frame map; these must still be

@@ -45,7 +45,8 @@ internal ref struct LazyText
 public readonly record struct Call(string Format, ulong A = 0, ulong B = 0, GfpBits Gfp = default)
 {
     /// <summary>A call named without arguments (braces escaped: the name is not a format).</summary>
-    public static implicit operator Call(string name) => new(name.Replace("{", "{{").Replace("}", "}}"));
+    public static implicit operator Call(string name) =>
+        new(name.AsSpan().IndexOfAny('{', '}') < 0 ? name : name.Replace("{", "{{").Replace("}", "}}"));   // two Replace scans cost 4% of a checked alloc_pages
 
     public override string ToString() =>
         string.Format(System.Globalization.CultureInfo.InvariantCulture, Format, A, B, Gfp, PageSpec.Hex(A), PageSpec.Hex(B));
