@@ -112,6 +112,13 @@ public class KernelModelTests
     [InlineData("linux-6.8-x86_64", 100UL, 24UL, false, "EINVAL", "alignment 24 is not a power of two")]
     [InlineData("linux-2.6.18-i386", 2UL, 0UL, false, "BUG", "object size 2 is outside 4..")]
     [InlineData("linux-2.0-i386", 100UL, 0UL, false, "EINVAL", "this kernel has no kmem_cache API")]
+    [InlineData("linux-6.8-x86_64", 100UL, 1UL << 30, false, "EINVAL", "objects of 100 bytes need slabs above the largest order")]
+    // Two rules broken: the first in the order of mm/slab_common.c's checks wins.
+    [InlineData("linux-2.0-i386", 100UL, 0UL, true, "EINVAL", "this kernel has no kmem_cache API")]
+    [InlineData("linux-6.8-x86_64", 4UL, 0UL, true, "BUG", "kmem_cache_create may sleep; in atomic context")]
+    [InlineData("linux-6.8-x86_64", 4UL, 24UL, false, "EINVAL", "object size 4 is outside 8..KMALLOC_MAX_SIZE")]
+    [InlineData("linux-2.6.18-i386", 2UL, 24UL, false, "BUG", "object size 2 is outside 4..")]
+    [InlineData("linux-6.8-x86_64", 100UL, 24UL << 30, false, "EINVAL", "alignment 25769803776 is not a power of two")]
     public void A_refused_cache_says_which_rule_it_broke(string profile, ulong size, ulong align, bool atomic, string must, string why)
     {
         // The reasons are written only for a message; each must still name the first rule broken.

@@ -155,6 +155,14 @@ public class ModelTests
         var stray = spec.CheckFreeBlocks(good.Append((1L << 40, 0)));
         Assert.Equal("free-blocks", stray?.Invariant);
         Assert.Contains("one zone", stray?.Message);
+
+        // An order outside 0..LargestOrder at a head in the map: not a byte of the map (255 would wrap to 0).
+        foreach (int bad in new[] { -1, 255 })
+        {
+            var odd = spec.CheckFreeBlocks(good.Append((2041, bad)));   // not a head of any good block
+            Assert.Equal("free-blocks", odd?.Invariant);
+            Assert.Contains($"order {bad}", odd?.Message);
+        }
     }
 
     [Fact]
