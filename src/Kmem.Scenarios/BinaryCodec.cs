@@ -963,8 +963,9 @@ public static class BinaryCodec
         // profiles; on 64-bit the 32 TiB area makes both 1G after the clamp).
         foreach (byte lim in new byte[] { 0xD1, 0xD3 })
             tokens.Add([Code(OpKind.Vmalloc), lim]);
-        // Raw sizes at limits the table does not hold: 2.0's kmalloc limit + 1 (131049), and sizes
-        // a page or so below 2^64, where rounding up to a bucket or a page order overflows.
+        // Raw sizes: 2.0's kmalloc limit + 1 (131049), which the table does not hold, and sizes a page
+        // or so below 2^64, where rounding up to a bucket or a page order overflows (2^64 - 4096 and
+        // 2^63 are also table entries 47 and 48 now; as varints they stay here for the varint form).
         foreach (ulong size in new ulong[] { 131049, 0xFFFFFFFFFFFFF496, 0xFFFFFFFFFFFFF000, HugeSizes })
         {
             var t = new List<byte> { Code(OpKind.Kmalloc), 0x80 };

@@ -22,7 +22,7 @@ public static class FuzzCommand
         var ops = new Option<string?>("--ops") { Description = "all (default) or buddy: keep only memblock/buddy operations of each decoded input" };
         var harness = new Option<string?>("--harness") { Description = "scenario (default: bytes -> scenario -> runner) or parser (bytes -> .kmem parser)" };
         var duration = new Option<string?>("--duration") { Description = "how long, e.g. 90s, 10m, 2h (default: until Ctrl-C)" };
-        var jobs = new Option<int>("--jobs") { Description = "afl-fuzz instances: one main and N-1 secondaries on one sync folder", DefaultValueFactory = _ => 1 };
+        var jobs = new Option<int>("--jobs") { Description = "afl-fuzz instances: one main (-M) and N-1 secondaries (-S) on one sync folder; a lone instance runs as -S", DefaultValueFactory = _ => 1 };
         var outDir = new Option<string>("--out") { Description = "campaign folder: afl/, findings/, hangs/, logs/", DefaultValueFactory = _ => DefaultOut };
         var resume = new Option<bool>("--resume") { Description = "continue the campaign in --out (its queue, its findings)" };
         var mode = new Option<string>("--mode") { Description = "out-of-process (default: survives inputs that overflow the stack or outlive --timeout) or persistent (less overhead; the campaign restarts an instance such an input kills)", DefaultValueFactory = _ => "out-of-process" };

@@ -13,7 +13,7 @@ public sealed record CampaignOptions
     public required string OutDir { get; init; }
     /// <summary>The published, instrumented harness (fuzz/build/Kmem.Fuzz.dll).</summary>
     public required string HarnessDll { get; init; }
-    /// <summary>One main and Jobs - 1 secondary afl-fuzz instances.</summary>
+    /// <summary>One main (-M) and Jobs - 1 secondary afl-fuzz instances; a lone instance runs as -S main (see AflArgs).</summary>
     public int Jobs { get; init; } = 1;
     /// <summary>Null: until interrupted.</summary>
     public TimeSpan? Duration { get; init; }
@@ -55,7 +55,7 @@ public sealed record CampaignResult
 }
 
 /// <summary>
-/// A fuzz campaign: one main and N-1 secondary afl-fuzz instances on one sync folder, live status
+/// A fuzz campaign: one main and N-1 secondary afl-fuzz instances on one sync folder (a lone instance runs as -S main), live status
 /// from their stats, and triage of every new crash (in-process replay, dedup by signature, shrink,
 /// write) and hang (saved with a replay note). Everything found is on disk before it is reported,
 /// and the triage log makes a resumed campaign pick up where a killed one stopped.
