@@ -295,6 +295,7 @@ public static class KnownBugs
                 new("coalescing/free_pages", 2, "an order-(MAX-1) allocation freed next to its free buddy cannot merge to the top order: 2 operations."),
                 new("coalescing/kfree", 2, "any allocation splits a top-order block; when it is given back (kmalloc 64 then kfree, found by bench --engine fuzz) the halves cannot merge to the top order again: the allocation and the free, 2 operations."),
                 new("coalescing/vfree", 2, "the same through vmalloc's backing pages: vmalloc and vfree, 2 operations."),
+                new("coalescing/kmem_cache_free", 3, "the same through a cache's slab: freeing its only object gives the slab back, whose halves cannot merge to the top order (found by bench --engine fuzz): kmem_cache_create, kmem_cache_alloc, kmem_cache_free, 3 operations."),
                 new("exactness/vmalloc", 1, "with max_order=0 every page comes from order 0, which this target refuses: one vmalloc gets ENOMEM with pages free (vmalloc 8K on 3 GiB, found by bench): 1 operation."),
                 new("limits/kmem_cache_create", 1, "with max_order=0 the only order is 0, which this target refuses: a cache whose slabs need an order-0 page (kmem_cache_create 1533, found by bench --engine fuzz) is refused, 1 operation."),
             ],
