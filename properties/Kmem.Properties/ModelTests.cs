@@ -128,7 +128,8 @@ public class ModelTests
     [Fact]
     public void Structural_check_sorts_many_blocks_and_still_sees_a_duplicate_or_a_stray_block()
     {
-        // Past 32 blocks CheckFreeBlocks sorts by marking heads in a frame map; these must still be
+        // With 32 blocks or more, and one per 128 frames or more (here 16), CheckFreeBlocks sorts by
+        // marking heads in a frame map; these must still be
         // caught there: a block listed twice (a free list that holds a block twice collapses to one
         // head in such a map) and a head outside the map.
         var spec = Spec("linux-6.8-x86_64", 8 * M, [new BootParam { Kind = BootParamKind.MaxOrder, Value = 1 }]);

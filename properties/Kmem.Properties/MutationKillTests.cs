@@ -196,20 +196,28 @@ public class MutationKillTests
     /// GFP_ATOMIC with a mask that may sleep (GFP_ATOMIC|GFP_KERNEL) may dip to min - min/2 only; plain
     /// GFP_ATOMIC a quarter further (6.8 gfp_to_alloc_flags: ALLOC_NON_BLOCK only without
     /// __GFP_DIRECT_RECLAIM). Kills ReferenceAllocator.cs:420 (<c>mayBlock ? MinReserve :
-    /// MinReserveNonBlock</c> to <c>MinReserveNonBlock</c>): drained with the blocking mask until it is
-    /// refused, the zone must still give plain GFP_ATOMIC a page. 16 MiB: ZONE_DMA alone, so every
-    /// request meets the same watermarks.
+    /// MinReserveNonBlock</c> to <c>MinReserveNonBlock</c>) and a wrong fraction for either reserve:
+    /// drained by each mask in turn, the zone's free count must stop exactly at each reduced mark.
+    /// 16 MiB: ZONE_DMA alone, so every request meets the same watermarks.
     /// </summary>
     [Fact]
     public void Atomic_with_a_blocking_flag_stops_a_quarter_above_plain_atomic()
     {
         var a = Boot(Machine(P68, 16 * MiB));
+        // Each mask takes order-0 pages while the zone keeps more than its mark, so it stops with the
+        // zone's free count exactly at that mark: min, then min - min/2, then a quarter of that lower.
         int kernel = 0, blockingAtomic = 0, plainAtomic = 0;
         while (a.AllocPages(0, Gfp.Kernel, false).Outcome == Outcome.Ok) kernel++;
+        long min = a.FreePageCount(Zone.DMA);
         while (a.AllocPages(0, Gfp.Atomic | Gfp.Kernel, false).Outcome == Outcome.Ok) blockingAtomic++;
+        long blockingMark = a.FreePageCount(Zone.DMA);
         while (a.AllocPages(0, Gfp.Atomic, false).Outcome == Outcome.Ok) plainAtomic++;
+        long plainMark = a.FreePageCount(Zone.DMA);
         Assert.True(kernel > 1000, $"GFP_KERNEL took {kernel} pages");
-        Assert.True(blockingAtomic > 0, "GFP_ATOMIC|GFP_KERNEL may go below min");
-        Assert.True(plainAtomic > 0, $"plain GFP_ATOMIC must still find pages below where GFP_ATOMIC|GFP_KERNEL stopped ({blockingAtomic} taken there)");
+        Assert.True(min > 8, $"min watermark {min}: too small for the quarters below to differ");
+        Assert.Equal(min - min / 2, blockingMark);
+        Assert.Equal(blockingMark - blockingMark / 4, plainMark);
+        Assert.Equal(min - blockingMark, blockingAtomic);
+        Assert.Equal(blockingMark - plainMark, plainAtomic);
     }
 }

@@ -30,7 +30,7 @@ public class Throughput
     private Session session = null!;
 
     // One invocation runs the workload once: per operation, divide by Workloads.CountedOps (1,919 mixed,
-    // 1,884 pages only, at 64 MiB; context and meminfo lines do not count).
+    // 1,884 pages only, at 64 MiB; context, meminfo, mem_init and expect lines do not count).
     [GlobalSetup]
     public void Setup() => workload = Workloads.Make(Mix, 64UL << 20);
 

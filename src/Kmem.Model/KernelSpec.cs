@@ -312,7 +312,7 @@ public sealed class KernelSpec
             _ => "it is within every limit",   // the reason when it fails anyway
         };
         if (Outcome(what, got, bad, false, $"{Reason()}") is { } v) return v;
-        if (bad is not null) return events.Count == 0 ? null : NoEvents(events, what, Reason());
+        if (bad is not null) return events.Count == 0 ? null : NoEvents(events, what, Reason());   // the guard keeps Reason() unwritten
         if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Slab) is { } ve) return ve;
         if (handle == 0 || caches.TryGetValue(handle, out var old) && old.Live)
             return new("ownership", $"{what} returned handle {PageSpec.Hex(handle)}, which is 0 or a live cache");
