@@ -189,6 +189,25 @@ public class KernelModelTests
         Assert.Equal("no-double-mapping", k.RequestMemRegion(300 * M, Page, false, Result.Ok, 300 * M)?.Invariant);
         Assert.Null(k.RequestMemRegion(300 * M, Page, false, Result.EBUSY, 0));
         Assert.Equal("misuse", k.ReleaseMemRegion(300 * M, false, Result.Ok)?.Invariant);
+        // Touching is not overlapping: a claim that starts where a live one ends must be granted
+        // (320M ends the 256M claim; 320M + 4K ends the next), and an overlap of the second of two
+        // claims is reported with that claim.
+        Assert.Null(k.RequestMemRegion(320 * M, Page, false, Result.Ok, 320 * M));
+        Assert.Equal("misuse", k.RequestMemRegion(320 * M + Page, Page, false, Result.EBUSY, 0)?.Invariant);
+        var over = k.RequestMemRegion(320 * M, 2 * Page, false, Result.Ok, 320 * M);
+        Assert.Equal("no-double-mapping", over?.Invariant);
+        Assert.Contains("the claim 0x14000000..0x14001000", over?.Message);
+    }
+
+    [Fact]
+    public void Refusals_must_leave_the_page_allocator_alone_and_a_valid_vmalloc_must_not_be_refused()
+    {
+        var k = Kernel("linux-6.8-x86_64", 64 * M);
+        // A refused kmem_cache_create (object size 4 is below 8) that still took a slab page.
+        Assert.Equal("misuse", k.KmemCacheCreate(4, 0, false, Result.EINVAL, 0, [SlabPage(20 * M, 0, 0xC0C0, 8)])?.Invariant);
+        // A small vmalloc within every limit answered EINVAL or BUG is wrong, not a permitted failure.
+        Assert.Equal("limits", k.Vmalloc(4096, false, Result.EINVAL, 0, [])?.Invariant);
+        Assert.Equal("misuse", k.Vmalloc(4096, false, Result.BUG, 0, [])?.Invariant);
     }
 
     [Fact]

@@ -174,14 +174,12 @@ public sealed class KernelSpec
         if (!LazyText.Needed(got, fixedResult, mayFail)) return null;   // the one statement of when a violation is due
         if (fixedResult is { } f)
         {
-            if (got == f) return null;
             string inv = f == Result.EBUSY && got == Result.Ok ? "no-double-mapping"
                 : f == Result.EINVAL || got == Result.EINVAL ? "limits" : "misuse";
             return new(inv, $"{what}: {why}: must give {f}; the target answered {got}");
         }
-        if (got == Result.Ok) return null;
-        if (got == Result.ENOMEM)
-            return mayFail ? null : new("exactness", $"{what} got ENOMEM, but {why}");
+        if (got == Result.ENOMEM)   // Needed: so not mayFail
+            return new("exactness", $"{what} got ENOMEM, but {why}");
         string inv2 = got == Result.EINVAL ? "limits" : "misuse";
         return new(inv2, $"{what} is a valid request within every limit: it must give Ok{(mayFail ? " or ENOMEM" : "")}; the target answered {got}");
     }
