@@ -28,26 +28,42 @@ if (args.Length > 0 && args[0] == "steady")
     // BenchmarkDotNet's allocated bytes per operation include the growth of the state (tables sized
     // for more live allocations, the runner's event list reaching the largest vmalloc): a fresh
     // session per iteration. This is the garbage an operation leaves once that growth is over: the
-    // same workload three times in one session, allocations counted over the third pass.
+    // workload followed by the frees of what it left live (Workloads.Balanced), three times in one
+    // session, allocations counted over the third pass. Every pass starts from the state the first
+    // started from (MemFree is printed to show it), so an operation that allocates is counted even
+    // when the object is kernel state it frees later (a new cache, an area's page list).
     foreach (var mix in new[] { Kmem.Engines.OpMix.All, Kmem.Engines.OpMix.PagesOnly })
     {
         var w = Workloads.Make(mix, 64UL << 20);
-        var ops = w.Ops.Concat(w.Ops.Skip(1)).Concat(w.Ops.Skip(1)).ToList();
+        var pass = Workloads.Balanced(w, out int leaked).Ops.Skip(1).ToList();
+        var ops = new List<Op> { w.Ops[0] };
+        for (int k = 0; k < 3; k++) ops.AddRange(pass);
         var thrice = w with { Ops = ops };
         foreach (var mode in new[] { CheckMode.None, CheckMode.Incremental })
         {
             var s = new Session(thrice, TargetRegistry.Get("reference")!.Create, new RunOptions { Check = mode });
-            int third = 2 * (w.Ops.Count - 1) + 1, counted = 0;
+            int third = 2 * pass.Count + 1, counted = 0;
             long bytes = 0;
+            var byKind = new SortedDictionary<string, (long Bytes, int Ops)>(StringComparer.Ordinal);
+            var memFree = new List<ulong>();
             for (int i = 0; i < ops.Count; i++)
             {
                 long b0 = GC.GetAllocatedBytesForCurrentThread();
                 if (s.Step(ops[i], i + 1) is { } v) throw new InvalidOperationException(v.ToString());
+                if (s.Model is { } m && (i == 0 || (i % pass.Count) == 0)) memFree.Add(m.Meminfo().MemFree);
                 if (i < third) continue;
-                bytes += GC.GetAllocatedBytesForCurrentThread() - b0;
-                if (ops[i].Kind is not (OpKind.Context or OpKind.Meminfo or OpKind.Expect or OpKind.MemInit)) counted++;   // as Workloads.CountedOps
+                long d = GC.GetAllocatedBytesForCurrentThread() - b0;
+                bytes += d;
+                if (ops[i].Kind is OpKind.Context or OpKind.Meminfo or OpKind.Expect or OpKind.MemInit) continue;   // as Workloads.CountedOps
+                counted++;
+                string k = ops[i].Kind.Keyword();
+                var x = byKind.GetValueOrDefault(k);
+                byKind[k] = (x.Bytes + d, x.Ops + 1);
             }
-            Console.WriteLine($"{mix,-9} {mode,-11}: {bytes / (double)counted:0.0} bytes per operation over the third pass ({counted} operations)");
+            Console.WriteLine($"{mix,-9} {mode,-11}: {bytes} bytes over the third pass, {bytes / (double)counted:0.0} per operation ({counted} operations, {leaked} allocations lost to a rebound name)");
+            if (memFree.Count > 0) Console.WriteLine($"  MemFree at the start of each pass and at the end: {string.Join(", ", memFree)}");
+            foreach (var (k, (b, n)) in byKind.Where(e => e.Value.Bytes > 0))
+                Console.WriteLine($"  {k,-20} {b,8} bytes over {n,4} operations");
         }
     }
     return;

@@ -50,6 +50,10 @@ public static class Workloads
     public static Scenario OnRam(Scenario s, ulong ram) =>
         s with { Header = s.Header with { Ram = [new Kmem.Scenarios.Range(0, ram)], Holes = [] } };
 
+    /// <summary>The workload followed by the frees of what it leaves live (<see cref="Balance.WithFrees"/>).</summary>
+    public static Scenario Balanced(Scenario s, out int leaked) =>
+        Balance.WithFrees(s, TargetRegistry.Get("reference")!.Create, out leaked);
+
     public static int CountedOps(Scenario s) =>
         s.Ops.Count(o => o.Kind is not (OpKind.Context or OpKind.Meminfo or OpKind.Expect or OpKind.MemInit));
 }

@@ -70,11 +70,8 @@ public sealed class KernelSpec
     private Machine M => Pages.Machine;
     private ulong PageSize => Pages.Layout.PageSize;
 
-    private sealed record Cache(ulong Handle, ulong Size, ulong Align, ulong ObjectSize)
-    {
-        public bool Live { get; set; } = true;
-        public int LiveObjects { get; set; }
-    }
+    // A value, replaced in the table when it changes: a class allocated one object per kmem_cache_create.
+    private readonly record struct Cache(ulong Handle, ulong Size, ulong Align, ulong ObjectSize, bool Live = true, int LiveObjects = 0);
 
     private enum ObjKind { Kmalloc, CacheObject, Large }
     private readonly record struct Obj(ulong Addr, ulong Extent, ObjKind Kind, ulong Cache);
@@ -86,8 +83,8 @@ public sealed class KernelSpec
     // neighbours by binary search and walk by index, which allocates nothing. (SortedSet's range
     // views and SortedDictionary's enumerators allocated on every operation.)
     private readonly List<ulong> objectStarts = new();
-    private readonly SortedList<ulong, Area> areas = new();
-    private readonly SortedList<ulong, ulong> claims = new();   // start -> size
+    private readonly AddressTable<Area> areas = new();
+    private readonly AddressTable<ulong> claims = new();   // start -> size
 
     /// <summary>The index of the first live object starting at or above `addr` (objectStarts.Count if none).</summary>
     private int FirstObjectFrom(ulong addr)
@@ -141,8 +138,10 @@ public sealed class KernelSpec
     public ulong Bucket(ulong size)
     {
         ulong need = M.Slab == SlabFlavour.Blocks20 ? size + M.KmallocHeader : Math.Max(size, 1);
-        foreach (ulong b in M.KmallocBuckets)
-            if (b >= need && b <= LargestCache) return b;
+        // An index loop: foreach over the IReadOnlyList allocated an enumerator on every kmalloc.
+        var buckets = M.KmallocBuckets;
+        for (int i = 0; i < buckets.Count; i++)
+            if (buckets[i] >= need && buckets[i] <= LargestCache) return buckets[i];
         return 0;
     }
 
@@ -332,7 +331,7 @@ public sealed class KernelSpec
         if (ApplyEvents(events, gfp, what, AllocKind.Slab) is { } ve) return ve;
         if (got != Result.Ok) return NetZero(events, what);
         if (CheckSlabObject(what, addr, c.ObjectSize, c.Align, c.ObjectSize, c.Handle, false) is { } vo) return vo;
-        c.LiveObjects++;
+        caches[cache] = c with { LiveObjects = c.LiveObjects + 1 };
         return AddObject(what, new Obj(addr, c.ObjectSize, ObjKind.CacheObject, c.Handle));
     }
 
@@ -352,14 +351,16 @@ public sealed class KernelSpec
     public Violation? KmemCacheDestroy(ulong cache, bool atomic, Result got, IReadOnlyList<ModelEvent> events)
     {
         var what = new Call("kmem_cache_destroy({3})", cache);
-        (Result? bad, string why) = (null, "it destroys a live cache with no objects");   // the reason when it fails anyway
-        caches.TryGetValue(cache, out var c);
-        if (atomic) (bad, why) = (Result.BUG, "kmem_cache_destroy may sleep; in atomic context");
-        else if (c is null || !c.Live) (bad, why) = (Result.BUG, "not a live cache");
-        else if (c.LiveObjects > 0) (bad, why) = (Result.BUG, $"{c.LiveObjects} objects remain (\"Slab cache still has objects\")");
-        if (Outcome(what, got, bad, false, why) is { } v) return v;
-        if (bad is not null) return NoEvents(events, what, why);
-        c!.Live = false;
+        bool known = caches.TryGetValue(cache, out var c);
+        Result? bad = atomic || !known || !c.Live || c.LiveObjects > 0 ? Result.BUG : null;
+        // Written only for a message: the count of objects was a string on every refused destroy.
+        string Why() => atomic ? "kmem_cache_destroy may sleep; in atomic context"
+            : !known || !c.Live ? "not a live cache"
+            : c.LiveObjects > 0 ? $"{c.LiveObjects} objects remain (\"Slab cache still has objects\")"
+            : "it destroys a live cache with no objects";   // the reason when it fails anyway
+        if (Outcome(what, got, bad, false, $"{Why()}") is { } v) return v;
+        if (bad is not null) return events.Count == 0 ? null : NoEvents(events, what, Why());   // the guard keeps Why() unwritten
+        caches[cache] = c with { Live = false };
         if (ApplyEvents(events, GfpBits.Kernel, what, AllocKind.Slab) is { } ve) return ve;
         if (Pages.PagesOwnedBy(AllocKind.Slab, cache) == 0) return null;
         var left = Pages.OwnedBy(AllocKind.Slab, cache).ToList();
@@ -402,7 +403,7 @@ public sealed class KernelSpec
     {
         objects.Remove(o.Addr);
         objectStarts.RemoveAt(objectStarts.BinarySearch(o.Addr));
-        if (o.Kind == ObjKind.CacheObject && caches.TryGetValue(o.Cache, out var c)) c.LiveObjects--;
+        if (o.Kind == ObjKind.CacheObject && caches.TryGetValue(o.Cache, out var c)) caches[o.Cache] = c with { LiveObjects = c.LiveObjects - 1 };
     }
 
     /// <summary>A failed allocation may take pages and give them back, but must end where it began.</summary>
@@ -650,5 +651,59 @@ public sealed class KernelSpec
             (ulong)(m[0] + m[1] + m[2] + m[3]) * pg, (ulong)(f[0] + f[1] + f[2] + f[3]) * pg,
             VmallocEnd - VmallocStart, vmUsed, vmChunk,
             (ulong)Pages.FreeCount[0] * pg, (ulong)Pages.FreeCount[1] * pg, (ulong)Pages.FreeCount[2] * pg, (ulong)Pages.FreeCount[3] * pg);
+    }
+}
+
+/// <summary>
+/// Values in one list sorted by a 64-bit key, found by binary search: SortedList's few operations the
+/// model uses. (SortedList tests each key against null, which boxes it in code the JIT has not yet
+/// optimised, and a rarely called operation stays so for a whole run.)
+/// </summary>
+internal sealed class AddressTable<T>
+{
+    private readonly List<(ulong Key, T Value)> items = new();
+
+    public int Count => items.Count;
+    public ulong GetKeyAtIndex(int i) => items[i].Key;
+    public T GetValueAtIndex(int i) => items[i].Value;
+    public bool ContainsKey(ulong key) => Find(key) >= 0;
+
+    public bool TryGetValue(ulong key, out T value)
+    {
+        int i = Find(key);
+        value = i >= 0 ? items[i].Value : default!;
+        return i >= 0;
+    }
+
+    public T this[ulong key]
+    {
+        set
+        {
+            int i = Find(key);
+            if (i >= 0) items[i] = (key, value);
+            else items.Insert(~i, (key, value));
+        }
+    }
+
+    public bool Remove(ulong key)
+    {
+        int i = Find(key);
+        if (i >= 0) items.RemoveAt(i);
+        return i >= 0;
+    }
+
+    /// <summary>The index of <paramref name="key"/>, or the complement of where it would go.</summary>
+    private int Find(ulong key)
+    {
+        int lo = 0, hi = items.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = lo + (hi - lo) / 2;
+            ulong k = items[mid].Key;
+            if (k == key) return mid;
+            if (k < key) lo = mid + 1;
+            else hi = mid - 1;
+        }
+        return ~lo;
     }
 }

@@ -28,6 +28,12 @@ public partial class ReferenceAllocator
 
     private readonly Dictionary<int, Slab> _slabs = [];
     private readonly Dictionary<ulong, SlabCache> _caches = [];
+    // Released slabs and destroyed caches, reused by the next new one: no allocation per operation
+    // once the workload has released as many as it later needs (the kernel keeps them in struct page
+    // and in a kmem_cache of kmem_caches).
+    private readonly Stack<Slab> _spareSlabs = new();
+    private readonly Stack<SlabCache> _spareCaches = new();
+    private readonly Spares<ulong> _slabBitmaps = new();
     private SlabCache?[] _kmallocNormal = [];
     private SlabCache?[] _kmallocDma = [];
     private ulong[] _buckets = [];
@@ -38,6 +44,7 @@ public partial class ReferenceAllocator
     {
         _slabs.Clear();
         _caches.Clear();
+        _spareCaches.Clear();   // their handles start again at 1
         _nextCacheHandle = 1;
         _maxSlabOrder = 0;
         // SLUB: caches only up to min(KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE); SLAB and 2.0: all.
@@ -200,8 +207,13 @@ public partial class ReferenceAllocator
         ulong stride = (size + a - 1) & ~(a - 1);
         int min = GetOrder(stride);
         if (!OrderAllowed(min)) return TargetResult.Inval; // objects larger than the largest block
-        ulong handle = _nextCacheHandle++;
-        _caches[handle] = new SlabCache(handle, stride, 0, min, PreferredSlabOrder(stride, min), isKmalloc: false, dma: false);
+        // A destroyed cache's object and handle are reused, the last destroyed first, as the kernel's
+        // kmem_cache structs come from a cache of their own (the handle is the struct's address).
+        int preferred = PreferredSlabOrder(stride, min);
+        if (_spareCaches.TryPop(out var c)) c.Reset(c.Handle, stride, 0, min, preferred, isKmalloc: false, dma: false);
+        else c = new SlabCache(_nextCacheHandle++, stride, 0, min, preferred, isKmalloc: false, dma: false);
+        ulong handle = c.Handle;
+        _caches[handle] = c;
         return TargetResult.Ok(handle);
     }
 
@@ -232,6 +244,7 @@ public partial class ReferenceAllocator
         if (!DestroyAllowed(cache, c.LiveObjects)) return TargetResult.Bug;
         while (c.Slabs.Count > 0) ReleaseSlab(c.Slabs[^1]);
         _caches.Remove(cache);
+        _spareCaches.Push(c);   // nothing refers to it any more: its slabs are released
         return TargetResult.Ok();
     }
 
@@ -273,7 +286,8 @@ public partial class ReferenceAllocator
     private int PickSlot(Slab slab)
     {
         var used = slab.Used;
-        for (int w = 0; w < used.Length; w++)
+        int words = (slab.Objects + 63) >> 6;   // the rented bitmap may be longer
+        for (int w = 0; w < words; w++)
         {
             int valid = Math.Min(64, slab.Objects - (w << 6));
             ulong validMask = valid == 64 ? ulong.MaxValue : (1UL << valid) - 1;
@@ -306,7 +320,8 @@ public partial class ReferenceAllocator
         if (outcome != Outcome.Ok) return outcome;
         // The 2.0 header lies inside each block, so blocks tile the slab.
         int objects = (int)Math.Min(int.MaxValue, (PageSize << order) / cache.ObjectSize);
-        slab = new Slab(cache, pfn, order, Math.Max(1, objects));
+        if (_spareSlabs.TryPop(out slab!)) slab.Reset(cache, pfn, order, Math.Max(1, objects), _slabBitmaps);
+        else slab = new Slab(cache, pfn, order, Math.Max(1, objects), _slabBitmaps);
         MarkHead(pfn, KindSlabHead, order);
         _slabs[pfn] = slab;
         if (order > _maxSlabOrder) _maxSlabOrder = order;
@@ -371,5 +386,7 @@ public partial class ReferenceAllocator
         _slabs.Remove(slab.Pfn);
         ReleaseBlock(slab.Pfn, slab.Order);
         RecordFree(slab.Pfn, slab.Order, PageUse.Slab, cache.Handle, cache.ObjectSize);
+        slab.Release(_slabBitmaps);
+        _spareSlabs.Push(slab);   // nothing refers to it any more
     }
 }

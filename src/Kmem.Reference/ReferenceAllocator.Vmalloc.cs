@@ -8,18 +8,17 @@ namespace Kmem.Reference;
 // areas in the profile's vmalloc area, first fit at the lowest address, each followed by a guard page.
 public partial class ReferenceAllocator
 {
-    /// <summary>A live vmalloc or ioremap area: <see cref="Size"/> includes the guard page.</summary>
-    private sealed class VmArea
-    {
-        public required ulong Start { get; init; }
-        public required ulong Size { get; init; }
-        public required bool Ioremap { get; init; }
-        /// <summary>vmalloc: the backing frames, in the order they were taken.</summary>
-        public uint[] Pages { get; init; } = [];
-    }
+    /// <summary>
+    /// A live vmalloc or ioremap area: <see cref="Size"/> includes the guard page. vmalloc: the
+    /// backing frames, in the order they were taken, are the first <see cref="PageCount"/> entries of
+    /// <see cref="Pages"/>, an array taken from the allocator's spares and given back by vfree (a value
+    /// and a reused array: a class and a fresh array were an allocation on every vmalloc and ioremap).
+    /// </summary>
+    private readonly record struct VmArea(ulong Start, ulong Size, bool Ioremap, uint[]? Pages = null, int PageCount = 0);
 
     private readonly VmSpace _vm = new();
     private readonly Dictionary<ulong, VmArea> _vmAreas = [];
+    private readonly Spares<uint> _pageLists = new();
     private ulong _vmStart, _vmEnd;
 
     private void BootVmalloc(MachineConfig machine, ulong? lowmemPfn)
@@ -129,7 +128,7 @@ public partial class ReferenceAllocator
             _vm.Release(start, bytes);
             return TargetResult.NoMem;
         }
-        var pfns = new uint[pages];
+        var pfns = _pageLists.Rent((int)pages);   // pages <= managed pages, below 2^31
         _events.EnsureCapacity(_events.Count + (int)pages);   // one page event a page: grow once, not by doubling
         for (ulong i = 0; i < pages; i++)
         {
@@ -138,6 +137,7 @@ public partial class ReferenceAllocator
             {
                 // Ran out anyway: give back what was taken.
                 for (ulong j = 0; j < i; j++) FreeVmallocPage(pfns[j], start);
+                _pageLists.Return(pfns);
                 _vm.Release(start, bytes);
                 return TargetResult.NoMem;
             }
@@ -145,7 +145,7 @@ public partial class ReferenceAllocator
             RecordAlloc(pfn, 0, VmallocGfp, PageUse.Vmalloc, start);
             pfns[i] = (uint)pfn;
         }
-        _vmAreas[start] = new VmArea { Start = start, Size = bytes, Ioremap = false, Pages = pfns };
+        _vmAreas[start] = new VmArea(start, bytes, Ioremap: false, pfns, (int)pages);
         return TargetResult.Ok(start);
     }
 
@@ -175,7 +175,8 @@ public partial class ReferenceAllocator
         if (address == 0) return TargetResult.Ok();
         if (!_vmAreas.TryGetValue(address, out var area) || area.Ioremap) return TargetResult.Bug;
         _vmAreas.Remove(address);
-        VfreeBackingPages(area.Start, area.Pages);
+        VfreeBackingPages(area.Start, area.Pages.AsSpan(0, area.PageCount));
+        if (area.Pages is { } rented) _pageLists.Return(rented);
         _vm.Release(area.Start, area.Size);
         return TargetResult.Ok();
     }
@@ -197,7 +198,7 @@ public partial class ReferenceAllocator
         ulong mapped = frames << _shift;
         if (mapped > ulong.MaxValue - guard) return TargetResult.NoMem;
         if (!_vm.TryPlace(mapped + guard, IoremapAlignment(frames), out ulong areaStart)) return TargetResult.NoMem;
-        _vmAreas[areaStart] = new VmArea { Start = areaStart, Size = mapped + guard, Ioremap = true };
+        _vmAreas[areaStart] = new VmArea(areaStart, mapped + guard, Ioremap: true);
         return TargetResult.Ok(areaStart + (start & PageMask));
     }
 

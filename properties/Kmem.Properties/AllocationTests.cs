@@ -1,0 +1,62 @@
+using Kmem.Engines;
+using Kmem.Runner;
+using Kmem.Scenarios;
+using Kmem.Zoo;
+using Xunit;
+
+namespace Kmem.Properties;
+
+/// <summary>
+/// Issue 7, "no per-operation allocation on the hot path": a generated workload of every operation
+/// kind, followed by the frees of what it leaves live, is run five times in one session; from the
+/// third time on, no operation may allocate, checked and target alone. Counted with the thread's
+/// allocated-bytes counter, which is exact (no timing). The `steady` benchmark reports the figure per
+/// operation. An operation fails the test when it allocates in each of the last three runs: garbage
+/// of the code recurs every time, while the runtime, when the JIT replaces a method under a loaded
+/// machine, now and then allocates a few hundred bytes once (seen in one full test run of several).
+/// </summary>
+public class AllocationTests
+{
+    public static IEnumerable<object[]> ProfileNames => Profiles.All.Select(p => new object[] { p.Name });
+
+    [Theory]
+    [MemberData(nameof(ProfileNames))]
+    public void A_workload_run_again_from_the_same_free_memory_allocates_nothing(string profile)
+    {
+        var reference = TargetRegistry.Get("reference")!.Create;
+        var gen = new GenOptions { Profile = profile, MaxOps = 600, Ram = 64UL << 20 };
+        var generated = CheckEngine.GenerateExactly(gen, 600, 11);
+        // No boot parameters and mem_init first, as the benchmarks' workloads: memblock operations
+        // cannot be repeated after mem_init.
+        var body = generated.Ops.Where(op => op.Kind is not (OpKind.MemblockAlloc or OpKind.MemblockFree or OpKind.MemInit)).ToList();
+        var once = new Scenario(generated.Header with { Boot = [] }, [new Op { Kind = OpKind.MemInit }, .. body]);
+        var pass = Balance.WithFrees(once, reference, out int lost).Ops.Skip(1).ToList();
+        Assert.Equal(0, lost);
+        const int runs = 5;
+        var ops = new List<Op> { once.Ops[0] };
+        for (int k = 0; k < runs; k++) ops.AddRange(pass);
+        var repeated = once with { Ops = ops };
+        var kinds = pass.Select(op => op.Kind).ToHashSet();
+        Assert.Superset(new HashSet<OpKind> { OpKind.AllocPages, OpKind.FreePages, OpKind.Kmalloc, OpKind.Kfree, OpKind.Vmalloc, OpKind.Vfree }, kinds);
+
+        foreach (var mode in new[] { CheckMode.Incremental, CheckMode.None })
+        {
+            var session = new Session(repeated, reference, new RunOptions { Check = mode });
+            var free = new List<ulong>();
+            var least = new long[pass.Count];   // per operation of a run: the least it allocated over the last three runs
+            Array.Fill(least, long.MaxValue);
+            for (int i = 0; i < ops.Count; i++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                var v = session.Step(ops[i], i + 1);
+                long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+                Assert.True(v is null, $"{profile} {mode}: step {i + 1} failed: {v}");
+                if (i >= (runs - 3) * pass.Count + 1) least[(i - 1) % pass.Count] = Math.Min(least[(i - 1) % pass.Count], bytes);
+                if (session.Model is { } m && i % pass.Count == 0) free.Add(m.Meminfo().MemFree);
+            }
+            if (mode == CheckMode.Incremental) Assert.True(free.Distinct().Count() == 1, $"{profile}: the runs do not start from the same free memory: {string.Join(", ", free)}");
+            var allocating = Enumerable.Range(0, pass.Count).Where(j => least[j] > 0).Select(j => $"{pass[j].Kind.Keyword()} ({least[j]} bytes)").ToList();
+            Assert.True(allocating.Count == 0, $"{profile} {mode}: {allocating.Count} operations allocated in each of the last three runs: {string.Join(", ", allocating.Take(10))}");
+        }
+    }
+}

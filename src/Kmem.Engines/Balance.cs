@@ -1,0 +1,71 @@
+using Kmem.Runner;
+using Kmem.Scenarios;
+using Kmem.Target;
+
+namespace Kmem.Engines;
+
+/// <summary>Workloads that give back what they take, for measuring what operations leave behind.</summary>
+public static class Balance
+{
+    /// <summary>
+    /// The workload followed by the frees of everything it leaves live, found by running it once on
+    /// <paramref name="target"/>: objects, pages, areas, claims and buffers in reverse order of allocation, then
+    /// the caches. Run again in the same session, it starts with as much memory free as the first
+    /// time (the runs are measured, not assumed, by the callers), so whatever it allocates then is
+    /// garbage of the operations, not growth of the state.
+    /// <paramref name="leaked"/> counts live allocations whose name was bound again (not freed here).
+    /// </summary>
+    public static Scenario WithFrees(Scenario s, Func<ITarget> target, out int leaked)
+    {
+        var live = new Dictionary<string, Op>();
+        var order = new List<string>();
+        int lost = 0;
+        ScenarioRunner.Run(s, target, new RunOptions
+        {
+            Trace = t =>
+            {
+                if (t.Op is not { } op) return;
+                if (t.Outcome == Outcome.Ok)
+                {
+                    string? freed = op.Kind switch
+                    {
+                        OpKind.FreePages or OpKind.Kfree or OpKind.Vfree or OpKind.Iounmap or OpKind.ReleaseMemRegion
+                            or OpKind.DmaFreeCoherent or OpKind.KmemCacheDestroy => op.Ref?.Name,
+                        OpKind.KmemCacheFree => op.Ref2?.Name,
+                        _ => null,
+                    };
+                    if (freed is not null) live.Remove(freed);
+                }
+                if (op.Bind is not { } b) return;
+                if (live.Remove(b)) lost++;
+                if (t.Outcome == Outcome.Ok) { live[b] = op; order.Add(b); }
+            },
+        });
+        leaked = lost;
+        var tail = new List<Op> { new() { Kind = OpKind.Context, Atomic = false } };
+        var caches = new List<Op>();
+        for (int i = order.Count - 1; i >= 0; i--)
+        {
+            string name = order[i];
+            if (!live.TryGetValue(name, out var op)) continue;   // freed, or a later binding of the name came first
+            live.Remove(name);
+            var me = Ref.To(name);
+            Op? free = op.Kind switch
+            {
+                OpKind.AllocPages => new() { Kind = OpKind.FreePages, Ref = me },
+                OpKind.Kmalloc => new() { Kind = OpKind.Kfree, Ref = me },
+                OpKind.KmemCacheAlloc => new() { Kind = OpKind.KmemCacheFree, Ref = op.Ref, Ref2 = me },
+                OpKind.Vmalloc => new() { Kind = OpKind.Vfree, Ref = me },
+                OpKind.Ioremap => new() { Kind = OpKind.Iounmap, Ref = me },
+                OpKind.RequestMemRegion => new() { Kind = OpKind.ReleaseMemRegion, Ref = me },
+                OpKind.DmaAllocCoherent => new() { Kind = OpKind.DmaFreeCoherent, Ref = me },
+                _ => null,
+            };
+            if (op.Kind == OpKind.KmemCacheCreate) caches.Add(new() { Kind = OpKind.KmemCacheDestroy, Ref = me });
+            else if (free is not null) tail.Add(free);
+        }
+        tail.AddRange(caches);
+        return s with { Ops = [.. s.Ops, .. tail] };
+    }
+
+}
