@@ -36,8 +36,19 @@ public class AllocationTests
         var ops = new List<Op> { once.Ops[0] };
         for (int k = 0; k < runs; k++) ops.AddRange(pass);
         var repeated = once with { Ops = ops };
-        var kinds = pass.Select(op => op.Kind).ToHashSet();
-        Assert.Superset(new HashSet<OpKind> { OpKind.AllocPages, OpKind.FreePages, OpKind.Kmalloc, OpKind.Kfree, OpKind.Vmalloc, OpKind.Vfree }, kinds);
+
+        // Every run after the first must do exactly what the second did, outcome and address, or a
+        // garbage that comes every other run could hide; and the kinds that made objects must succeed.
+        var trace = new List<(OpKind Kind, Outcome Outcome, ulong Address)>();
+        ScenarioRunner.Run(repeated, reference, new RunOptions { Trace = t => { if (t.Op is { } op) trace.Add((op.Kind, t.Outcome, t.Address)); } });
+        int perRun = trace.Count / runs;   // mem_init is implicit (no op) or explicit: the remainder
+        var second = trace.Skip(trace.Count - (runs - 1) * perRun).Take(perRun).ToList();
+        for (int k = 2; k < runs; k++)
+            Assert.True(second.SequenceEqual(trace.Skip(trace.Count - (runs - k) * perRun).Take(perRun)), $"{profile}: run {k + 1} differs from run 2");
+        var succeeded = second.Where(x => x.Outcome == Outcome.Ok).Select(x => x.Kind).ToHashSet();
+        var needed = new HashSet<OpKind> { OpKind.AllocPages, OpKind.FreePages, OpKind.Kmalloc, OpKind.Kfree, OpKind.Vmalloc, OpKind.Vfree, OpKind.Ioremap, OpKind.Iounmap };
+        if (Profiles.Get(profile)!.HasKmemCache) needed.UnionWith([OpKind.KmemCacheCreate, OpKind.KmemCacheAlloc, OpKind.KmemCacheFree, OpKind.KmemCacheDestroy]);
+        Assert.Superset(needed, succeeded);
 
         foreach (var mode in new[] { CheckMode.Incremental, CheckMode.None })
         {

@@ -25,6 +25,28 @@ public class ReportTests
         Recorder.Record(ScenarioParser.Parse(text, "t.kmem"), TargetRegistry.Get(target)!.Create, target, new RecordOptions { Maps = maps });
 
     [Fact]
+    public void A_slab_page_is_labelled_with_the_name_its_reused_handle_was_bound_to_last()
+    {
+        // The reference hands a destroyed cache's handle to the next kmem_cache_create (and a freed
+        // area's address to the next vmalloc): the page belongs to the new name, not the old one.
+        var rec = RecordText("""
+            profile linux-6.8-x86_64
+            ram 64M
+            c = kmem_cache_create 100
+            kmem_cache_destroy c
+            d = kmem_cache_create 200
+            x = kmem_cache_alloc d
+            v = vmalloc 8K
+            vfree v
+            w = vmalloc 8K
+            """);
+        Assert.True(rec.Verdict.Ok, rec.Verdict.ToString());
+        Assert.Contains(rec.Owners.Values, o => o.Kind == "slab" && o.Label == "cache d");
+        Assert.DoesNotContain(rec.Owners.Values, o => o.Label == "cache c");
+        Assert.Equal(2, rec.Owners.Values.Count(o => o.Kind == "vmalloc" && o.Label == "w"));
+    }
+
+    [Fact]
     public void The_trace_says_a_free_merged_on_the_reference_and_did_not_on_the_buggy_target()
     {
         var good = Record(NoUpper, "reference");

@@ -6,7 +6,7 @@ using Kmem.Zoo;
 
 // dotnet run -c Release --project src/Kmem.Benchmarks -- [--filter '*Throughput*' ...]   (BenchmarkDotNet)
 // dotnet run -c Release --project src/Kmem.Benchmarks -- memory                           (bytes per frame at each size)
-// dotnet run -c Release --project src/Kmem.Benchmarks -- steady                           (garbage per operation once state stops growing)
+// dotnet run -c Release --project src/Kmem.Benchmarks -- steady                           (bytes an operation allocates, run again from the same free memory)
 if (args.Length > 0 && args[0] == "memory")
 {
     foreach (ulong ram in new[] { 16UL << 20, 1UL << 30, 16UL << 30, 64UL << 30 })

@@ -32,7 +32,9 @@ public partial class ReferenceAllocator
     // once the workload has released as many as it later needs (the kernel keeps them in struct page
     // and in a kmem_cache of kmem_caches).
     private readonly Stack<Slab> _spareSlabs = new();
-    private readonly Stack<SlabCache> _spareCaches = new();
+    // Lowest handle first: the handles then depend only on how many caches are live, not on the
+    // order of the destroys (last-destroyed-first swapped two handles on every run of a workload).
+    private readonly PriorityQueue<SlabCache, ulong> _spareCaches = new();
     private readonly Spares<ulong> _slabBitmaps = new();
     private SlabCache?[] _kmallocNormal = [];
     private SlabCache?[] _kmallocDma = [];
@@ -207,10 +209,10 @@ public partial class ReferenceAllocator
         ulong stride = (size + a - 1) & ~(a - 1);
         int min = GetOrder(stride);
         if (!OrderAllowed(min)) return TargetResult.Inval; // objects larger than the largest block
-        // A destroyed cache's object and handle are reused, the last destroyed first, as the kernel's
+        // A destroyed cache's object and handle are reused, the lowest handle first, as the kernel's
         // kmem_cache structs come from a cache of their own (the handle is the struct's address).
         int preferred = PreferredSlabOrder(stride, min);
-        if (_spareCaches.TryPop(out var c)) c.Reset(c.Handle, stride, 0, min, preferred, isKmalloc: false, dma: false);
+        if (_spareCaches.TryDequeue(out var c, out _)) c.Reset(c.Handle, stride, 0, min, preferred, isKmalloc: false, dma: false);
         else c = new SlabCache(_nextCacheHandle++, stride, 0, min, preferred, isKmalloc: false, dma: false);
         ulong handle = c.Handle;
         _caches[handle] = c;
@@ -244,7 +246,7 @@ public partial class ReferenceAllocator
         if (!DestroyAllowed(cache, c.LiveObjects)) return TargetResult.Bug;
         while (c.Slabs.Count > 0) ReleaseSlab(c.Slabs[^1]);
         _caches.Remove(cache);
-        _spareCaches.Push(c);   // nothing refers to it any more: its slabs are released
+        _spareCaches.Enqueue(c, c.Handle);   // nothing refers to it any more: its slabs are released
         return TargetResult.Ok();
     }
 

@@ -135,6 +135,7 @@ public static class Recorder
         var labelKeys = new Dictionary<string, int>();
         int KeyOf(int id) => owners.TryGetValue(id, out var o) ? o.Key : 0;
         var names = new Dictionary<string, ulong>();
+        var latest = new Dictionary<ulong, string>();   // value -> the name bound to it last (a handle or address can be reused)
         var areas = new List<VirtualArea>();
         var mapped = new Queue<StepRecord>();
         var ctx = new DiffContext(layout, owners);
@@ -154,14 +155,14 @@ public static class Recorder
 
         void OnStep(TraceStep t)
         {
-            TrackAreas(t, names, areas, layout.PageSize);
+            TrackAreas(t, names, latest, areas, layout.PageSize);
             var blocks = t.Target is IBuddyIntrospection ? Blocks(t.Target) : prevBlocks;
             var live = Live(t.Model);
             string label = t.Op?.Bind ?? t.Operation;
             foreach (var a in live.Values)
                 if (!owners.ContainsKey(a.Id))
                 {
-                    string l = OwnerLabel(a, label, names);
+                    string l = OwnerLabel(a, label, latest);
                     if (!labelKeys.TryGetValue(l, out int key)) labelKeys[l] = key = labelKeys.Count + 1;
                     owners[a.Id] = new Owner(a.Id, l, a.Kind.ToString().ToLowerInvariant(), a.FirstPfn, a.Pages, a.Order, t.Step, t.Line, key);
                 }
@@ -248,9 +249,10 @@ public static class Recorder
     /// scenario created it, else a kmalloc cache), vmalloc pages to their area; anything else to what
     /// the step made.
     /// </summary>
-    private static string OwnerLabel(Allocation a, string label, Dictionary<string, ulong> names)
+    private static string OwnerLabel(Allocation a, string label, Dictionary<ulong, string> latest)
     {
-        string? Named(ulong handle) => handle == 0 ? null : names.FirstOrDefault(kv => kv.Value == handle).Key;
+        // The name bound last: a destroyed cache's handle and a freed area's address come back for new ones.
+        string? Named(ulong handle) => handle == 0 ? null : latest.GetValueOrDefault(handle);
         return a.Kind switch
         {
             AllocKind.Slab => Named(a.Owner) is { } cache ? $"cache {cache}" : $"kmalloc-{a.ObjectSize} cache",
@@ -314,10 +316,10 @@ public static class Recorder
     }
 
     /// <summary>vmalloc and ioremap areas from the operations themselves (the model keeps its own privately).</summary>
-    private static void TrackAreas(TraceStep t, Dictionary<string, ulong> names, List<VirtualArea> areas, ulong page)
+    private static void TrackAreas(TraceStep t, Dictionary<string, ulong> names, Dictionary<ulong, string> latest, List<VirtualArea> areas, ulong page)
     {
         if (t.Op is not { } op) return;
-        if (op.Bind is not null && t.Outcome == Outcome.Ok) names[op.Bind] = t.Address;
+        if (op.Bind is not null && t.Outcome == Outcome.Ok) (names[op.Bind], latest[t.Address]) = (t.Address, op.Bind);
         ulong Up(ulong x) => x > ulong.MaxValue - page ? x : (x + page - 1) / page * page;
         ulong Resolve(Ref? r) => r is not { } x ? 0 : x.IsName ? names.GetValueOrDefault(x.Name!) : x.Address;
         switch (op.Kind)
