@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Kmem.Cli.Commands;
 using Kmem.Engines;
+using Kmem.Engines.Fuzzing;
 using Kmem.Zoo;
 using Xunit;
 
@@ -82,18 +83,20 @@ public sealed class BenchTests() : CliTestBase("kmem-bench-tests-")
     {
         var log = new FindingLog();
         var w = log.Writer;
+        // The lines come from the campaign's own writer, so a change to its wording breaks this test.
+        var harness = new HarnessOptions { Target = "buggy:x" };
         w.WriteLine("kmem-verify fuzz: 1 job(s), harness scenario --target buggy:x, -t 5000 ms, for 30.0s");
-        w.WriteLine("FINDING [crash/OverflowException] at 9.4s: shrunk from 5 to 0 operations (48 bytes) in 0.3 s");
-        w.WriteLine("  crash/OverflowException: ...");
-        w.WriteLine("  fails on the reference too (crash/OverflowException): not the target's own bug");
-        w.WriteLine("  written to /o/findings/x-crash-OverflowException.kmem; replay with: kmem-verify replay ...");
+        w.Write(Campaign.FindingText(new TriageResult(TriageKind.New, "crash/OverflowException", "crash/OverflowException: ...",
+            "/o/findings/x-crash-OverflowException.kmem", 5, 0, 48, TimeSpan.FromSeconds(0.3)) { OnReference = "crash/OverflowException" },
+            TimeSpan.FromSeconds(9.4), null, "main", harness));
         w.Write("[20.0s] execs 1,234 (no AFL++ stats yet; main 40/s) corpus 50 crashes 1 findings 1 hangs 0 last new path: none yet\n");
-        w.Write("FINDING [coalescing/kfree] at 1m02s, AFL++ found it 3.0 s into main's run: shrunk from 7 to 2 operations (59 bytes) in 1.25 s\n  coalescing: ...\n");
-        w.WriteLine("  holds on the reference: the target's own bug");
-        w.WriteLine("  written to /o/findings/x-coalescing-kfree.kmem; replay with: kmem-verify replay /o/findings/x-coalescing-kfree.kmem --target buggy:x");
+        w.Write(Campaign.FindingText(new TriageResult(TriageKind.New, "coalescing/kfree", "coalescing: ...",
+            "/o/findings/x-coalescing-kfree.kmem", 7, 2, 59, TimeSpan.FromSeconds(1.25)) { OnReference = "ok" },
+            TimeSpan.FromSeconds(62), 3000, "main", harness));
         Assert.Equal(2, log.Findings.Count);
         Assert.Equal(new FuzzFinding("crash/OverflowException", 9.4, null, "seed", 5, 0, 48, 0.3, "crash/OverflowException", "/o/findings/x-crash-OverflowException.kmem"), log.Findings[0]);
-        Assert.Equal(new FuzzFinding("coalescing/kfree", 62, 3.0, "afl", 7, 2, 59, 1.25, "ok", "/o/findings/x-coalescing-kfree.kmem"), log.Findings[1]);
+        // The line rounds the shrink time to a tenth of a second.
+        Assert.Equal(new FuzzFinding("coalescing/kfree", 62, 3.0, "afl", 7, 2, 59, 1.3, "ok", "/o/findings/x-coalescing-kfree.kmem"), log.Findings[1]);
         Assert.False(log.Findings[0].HoldsOnReference);
         Assert.True(log.Findings[1].HoldsOnReference);
     }

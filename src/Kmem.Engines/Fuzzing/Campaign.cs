@@ -398,15 +398,7 @@ public sealed class Campaign
                         firstOwnFinding ??= clock.Elapsed;
                     }
                     firstFinding ??= clock.Elapsed;
-                    string afl = AflStats.TimeField(fileName) is long ms ? $", AFL++ found it {ms / 1000.0:0.0} s into {inst}'s run" : "";
-                    log.WriteLine($"FINDING [{r.Signature}] at {FormatSpan(clock.Elapsed)}{afl}: shrunk from {r.OriginalOps} to {r.ShrunkOps} " +
-                                  $"{(o.Harness.Kind == HarnessKind.Parser ? "bytes" : "operations")} ({r.ShrunkBytes} bytes) in {r.Elapsed.TotalSeconds:0.0} s");
-                    log.WriteLine($"  {r.Verdict}");
-                    if (r.OnReference is { } onRef)
-                        log.WriteLine(onRef == "ok" ? "  holds on the reference: the target's own bug" : $"  fails on the reference too ({onRef}): not the target's own bug");
-                    log.WriteLine(o.Harness.Kind == HarnessKind.Parser
-                        ? $"  written to {r.Path}; replay with: dotnet fuzz/build/Kmem.Fuzz.dll parser < {Path.ChangeExtension(r.Path!, ".input")}"
-                        : $"  written to {r.Path}; replay with: kmem-verify replay {r.Path} --target {o.Harness.Target}");
+                    log.Write(FindingText(r, clock.Elapsed, AflStats.TimeField(fileName), inst, o.Harness));
                     break;
                 case TriageKind.Duplicate:
                     duplicates++;
@@ -434,6 +426,26 @@ public sealed class Campaign
         }
         processed.Add(key);
         File.AppendAllText(triageLog, record + "\n");
+    }
+
+    /// <summary>
+    /// The lines a new finding writes to the log: the FINDING line, the verdict, the reference's
+    /// answer, where it was written. `kmem-verify bench --engine fuzz` reads them back (FindingLog),
+    /// and its tests parse what this writes, so the two cannot drift apart.
+    /// </summary>
+    public static string FindingText(TriageResult r, TimeSpan at, long? aflMs, string instance, HarnessOptions harness)
+    {
+        var w = new StringWriter();
+        string afl = aflMs is long ms ? $", AFL++ found it {ms / 1000.0:0.0} s into {instance}'s run" : "";
+        w.WriteLine($"FINDING [{r.Signature}] at {FormatSpan(at)}{afl}: shrunk from {r.OriginalOps} to {r.ShrunkOps} " +
+                    $"{(harness.Kind == HarnessKind.Parser ? "bytes" : "operations")} ({r.ShrunkBytes} bytes) in {r.Elapsed.TotalSeconds:0.0} s");
+        w.WriteLine($"  {r.Verdict}");
+        if (r.OnReference is { } onRef)
+            w.WriteLine(onRef == "ok" ? "  holds on the reference: the target's own bug" : $"  fails on the reference too ({onRef}): not the target's own bug");
+        w.WriteLine(harness.Kind == HarnessKind.Parser
+            ? $"  written to {r.Path}; replay with: dotnet fuzz/build/Kmem.Fuzz.dll parser < {Path.ChangeExtension(r.Path!, ".input")}"
+            : $"  written to {r.Path}; replay with: kmem-verify replay {r.Path} --target {harness.Target}");
+        return w.ToString();
     }
 
     private TriageResult RunTriage(byte[] input, string origin)
