@@ -29,7 +29,7 @@ public class ReportTests
     {
         // The reference hands a destroyed cache's handle to the next kmem_cache_create (and a freed
         // area's address to the next vmalloc): the page belongs to the new name, not the old one.
-        var rec = RecordText("""
+        const string text = """
             profile linux-6.8-x86_64
             ram 64M
             c = kmem_cache_create 100
@@ -39,8 +39,15 @@ public class ReportTests
             v = vmalloc 8K
             vfree v
             w = vmalloc 8K
-            """);
+            """;
+        var rec = RecordText(text);
         Assert.True(rec.Verdict.Ok, rec.Verdict.ToString());
+        // The reuse the labels depend on: d gets c's handle, w gets v's address.
+        var bound = new Dictionary<string, ulong>();
+        ScenarioRunner.Run(ScenarioParser.Parse(text, "t.kmem"), TargetRegistry.Get("reference")!.Create,
+            new RunOptions { Trace = t => { if (t.Op?.Bind is { } b) bound[b] = t.Address; } });
+        Assert.Equal(bound["c"], bound["d"]);
+        Assert.Equal(bound["v"], bound["w"]);
         Assert.Contains(rec.Owners.Values, o => o.Kind == "slab" && o.Label == "cache d");
         Assert.DoesNotContain(rec.Owners.Values, o => o.Label == "cache c");
         Assert.Equal(2, rec.Owners.Values.Count(o => o.Kind == "vmalloc" && o.Label == "w"));

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Running;
 using Kmem.Benchmarks;
+using Kmem.Engines;
 using Kmem.Runner;
 using Kmem.Scenarios;
 using Kmem.Zoo;
@@ -28,21 +29,19 @@ if (args.Length > 0 && args[0] == "steady")
     // BenchmarkDotNet's allocated bytes per operation include the growth of the state (tables sized
     // for more live allocations, the runner's event list reaching the largest vmalloc): a fresh
     // session per iteration. This is the garbage an operation leaves once that growth is over: the
-    // workload followed by the frees of what it left live (Workloads.Balanced), three times in one
-    // session, allocations counted over the third pass. Every pass starts from the state the first
-    // started from (MemFree is printed to show it), so an operation that allocates is counted even
+    // workload followed by the frees of what it left live (Balance.Repeated), three times in one
+    // session, allocations counted over the third pass. Every pass starts with the memory free that the first
+    // started with (MemFree is printed to show it), so an operation that allocates is counted even
     // when the object is kernel state it frees later (a new cache, an area's page list).
     foreach (var mix in new[] { Kmem.Engines.OpMix.All, Kmem.Engines.OpMix.PagesOnly })
     {
         var w = Workloads.Make(mix, 64UL << 20);
-        var pass = Workloads.Balanced(w, out int leaked).Ops.Skip(1).ToList();
-        var ops = new List<Op> { w.Ops[0] };
-        for (int k = 0; k < 3; k++) ops.AddRange(pass);
-        var thrice = w with { Ops = ops };
+        var thrice = Balance.Repeated(w, TargetRegistry.Get("reference")!.Create, 3, out int run, out int leaked);
+        var ops = thrice.Ops;
         foreach (var mode in new[] { CheckMode.None, CheckMode.Incremental })
         {
             var s = new Session(thrice, TargetRegistry.Get("reference")!.Create, new RunOptions { Check = mode });
-            int third = 2 * pass.Count + 1, counted = 0;
+            int third = 2 * run + 1, counted = 0;
             long bytes = 0;
             var byKind = new SortedDictionary<string, (long Bytes, int Ops)>(StringComparer.Ordinal);
             var memFree = new List<ulong>();
@@ -50,7 +49,7 @@ if (args.Length > 0 && args[0] == "steady")
             {
                 long b0 = GC.GetAllocatedBytesForCurrentThread();
                 if (s.Step(ops[i], i + 1) is { } v) throw new InvalidOperationException(v.ToString());
-                if (s.Model is { } m && (i == 0 || (i % pass.Count) == 0)) memFree.Add(m.Meminfo().MemFree);
+                if (s.Model is { } m && i % run == 0) memFree.Add(m.Meminfo().MemFree);   // after mem_init and after each run
                 if (i < third) continue;
                 long d = GC.GetAllocatedBytesForCurrentThread() - b0;
                 bytes += d;

@@ -14,12 +14,8 @@ public static class Workloads
 
     public static Scenario Make(OpMix mix, ulong ram, ulong seed = 7)
     {
-        var gen = new GenOptions { Profile = Profiles.DefaultName, MaxOps = Ops, Ram = ram, Kinds = mix };
-        // Generated cases concatenated (CheckEngine.GenerateExactly); no boot parameters, mem_init first.
-        var s = CheckEngine.GenerateExactly(gen, Ops, seed);
-        var ops = new List<Op> { new() { Kind = OpKind.MemInit } };
-        ops.AddRange(s.Ops.Where(op => op.Kind is not (OpKind.MemblockAlloc or OpKind.MemblockFree or OpKind.MemInit)));
-        return new Scenario(s.Header with { Boot = [] }, ops);
+        // Generated cases concatenated; no boot parameters, mem_init first (Balance.Workload).
+        return Balance.Workload(new GenOptions { Profile = Profiles.DefaultName, MaxOps = Ops, Ram = ram, Kinds = mix }, Ops, seed);
     }
 
     /// <summary>
@@ -49,10 +45,6 @@ public static class Workloads
     /// <summary>The same operations on a machine with one bank of the given size.</summary>
     public static Scenario OnRam(Scenario s, ulong ram) =>
         s with { Header = s.Header with { Ram = [new Kmem.Scenarios.Range(0, ram)], Holes = [] } };
-
-    /// <summary>The workload followed by the frees of what it leaves live (<see cref="Balance.WithFrees"/>).</summary>
-    public static Scenario Balanced(Scenario s, out int leaked) =>
-        Balance.WithFrees(s, TargetRegistry.Get("reference")!.Create, out leaked);
 
     public static int CountedOps(Scenario s) =>
         s.Ops.Count(o => o.Kind is not (OpKind.Context or OpKind.Meminfo or OpKind.Expect or OpKind.MemInit));

@@ -8,6 +8,34 @@ namespace Kmem.Engines;
 public static class Balance
 {
     /// <summary>
+    /// A generated workload of about <paramref name="ops"/> operations (cases concatenated,
+    /// <see cref="CheckEngine.GenerateExactly"/>): no boot parameters, mem_init first, no memblock
+    /// operations (they cannot follow mem_init, so the workload can be repeated). The benchmarks'
+    /// workloads and AllocationTests' are made here.
+    /// </summary>
+    public static Scenario Workload(GenOptions gen, int ops, ulong seed)
+    {
+        var s = CheckEngine.GenerateExactly(gen, ops, seed);
+        var list = new List<Op> { new() { Kind = OpKind.MemInit } };
+        list.AddRange(s.Ops.Where(op => op.Kind is not (OpKind.MemblockAlloc or OpKind.MemblockFree or OpKind.MemInit)));
+        return new Scenario(s.Header with { Boot = [] }, list);
+    }
+
+    /// <summary>
+    /// A <see cref="Workload"/>'s mem_init, then the workload with the frees of what it leaves live
+    /// (<see cref="WithFrees"/>) <paramref name="runs"/> times over. Operation <c>1 + k * runLength + j</c>
+    /// (0-based) is operation <c>j</c> of run <c>k</c>.
+    /// </summary>
+    public static Scenario Repeated(Scenario workload, Func<ITarget> target, int runs, out int runLength, out int leaked)
+    {
+        var run = WithFrees(workload, target, out leaked).Ops.Skip(1).ToList();
+        var ops = new List<Op> { workload.Ops[0] };
+        for (int k = 0; k < runs; k++) ops.AddRange(run);
+        runLength = run.Count;
+        return workload with { Ops = ops };
+    }
+
+    /// <summary>
     /// The workload followed by the frees of everything it leaves live, found by running it once on
     /// <paramref name="target"/>: objects, pages, areas, claims and buffers in reverse order of allocation, then
     /// the caches. Run again in the same session, it starts with as much memory free as the first
@@ -67,5 +95,4 @@ public static class Balance
         tail.AddRange(caches);
         return s with { Ops = [.. s.Ops, .. tail] };
     }
-
 }

@@ -32,8 +32,9 @@ public partial class ReferenceAllocator
     // once the workload has released as many as it later needs (the kernel keeps them in struct page
     // and in a kmem_cache of kmem_caches).
     private readonly Stack<Slab> _spareSlabs = new();
-    // Lowest handle first: the handles then depend only on how many caches are live, not on the
-    // order of the destroys (last-destroyed-first swapped two handles on every run of a workload).
+    // Lowest handle first: the handles then depend only on which handles are live (the lowest free
+    // one is taken), not on the order of the destroys (last-destroyed-first, as SLUB's LIFO freelist
+    // would reuse them (mm/slub.c), swapped two handles on every run of a workload, so runs never repeated exactly).
     private readonly PriorityQueue<SlabCache, ulong> _spareCaches = new();
     private readonly Spares<ulong> _slabBitmaps = new();
     private SlabCache?[] _kmallocNormal = [];
@@ -209,8 +210,8 @@ public partial class ReferenceAllocator
         ulong stride = (size + a - 1) & ~(a - 1);
         int min = GetOrder(stride);
         if (!OrderAllowed(min)) return TargetResult.Inval; // objects larger than the largest block
-        // A destroyed cache's object and handle are reused, the lowest handle first, as the kernel's
-        // kmem_cache structs come from a cache of their own (the handle is the struct's address).
+        // A destroyed cache's object and handle are reused: the kernel's kmem_cache structs come from
+        // a cache of their own (the handle is the struct's address). Lowest handle first: see _spareCaches.
         int preferred = PreferredSlabOrder(stride, min);
         if (_spareCaches.TryDequeue(out var c, out _)) c.Reset(c.Handle, stride, 0, min, preferred, isKmalloc: false, dma: false);
         else c = new SlabCache(_nextCacheHandle++, stride, 0, min, preferred, isKmalloc: false, dma: false);
@@ -288,7 +289,7 @@ public partial class ReferenceAllocator
     private int PickSlot(Slab slab)
     {
         var used = slab.Used;
-        int words = (slab.Objects + 63) >> 6;   // the rented bitmap may be longer
+        int words = (slab.Objects + 63) >> 6;   // the bitmap, a spare, may be longer
         for (int w = 0; w < words; w++)
         {
             int valid = Math.Min(64, slab.Objects - (w << 6));

@@ -12,7 +12,8 @@ public partial class ReferenceAllocator
     /// A live vmalloc or ioremap area: <see cref="Size"/> includes the guard page. vmalloc: the
     /// backing frames, in the order they were taken, are the first <see cref="PageCount"/> entries of
     /// <see cref="Pages"/>, an array taken from the allocator's spares and given back by vfree (a value
-    /// and a reused array: a class and a fresh array were an allocation on every vmalloc and ioremap).
+    /// and a reused array: a class was an allocation on every vmalloc and ioremap, and a fresh array on
+    /// every vmalloc).
     /// </summary>
     private readonly record struct VmArea(ulong Start, ulong Size, bool Ioremap, uint[]? Pages = null, int PageCount = 0);
 
@@ -128,7 +129,7 @@ public partial class ReferenceAllocator
             _vm.Release(start, bytes);
             return TargetResult.NoMem;
         }
-        var pfns = _pageLists.Rent((int)pages);   // pages <= managed pages, below 2^31
+        var pfns = _pageLists.Rent((int)pages);   // pages <= managed pages (Spares.Rent)
         _events.EnsureCapacity(_events.Count + (int)pages);   // one page event a page: grow once, not by doubling
         for (ulong i = 0; i < pages; i++)
         {

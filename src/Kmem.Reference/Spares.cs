@@ -12,7 +12,11 @@ internal sealed class Spares<T>
 {
     private readonly Stack<T[]>?[] byLog = new Stack<T[]>?[32];
 
-    /// <summary>An array of at least <paramref name="length"/> elements (a power of two), with stale contents.</summary>
+    /// <summary>
+    /// An array of at least <paramref name="length"/> elements (a power of two), with stale contents.
+    /// Lengths stay far below 2^31: a page list holds at most the managed frames (2^26 at the 256 GiB
+    /// of Sizes.MaxRamBytes), a bitmap a few words.
+    /// </summary>
     public T[] Rent(int length)
     {
         int log = length <= 1 ? 0 : 32 - BitOperations.LeadingZeroCount((uint)length - 1);

@@ -319,7 +319,11 @@ public static class Recorder
     private static void TrackAreas(TraceStep t, Dictionary<string, ulong> names, Dictionary<ulong, string> latest, List<VirtualArea> areas, ulong page)
     {
         if (t.Op is not { } op) return;
-        if (op.Bind is not null && t.Outcome == Outcome.Ok) (names[op.Bind], latest[t.Address]) = (t.Address, op.Bind);
+        if (op.Bind is not null && t.Outcome == Outcome.Ok)
+        {
+            names[op.Bind] = t.Address;
+            latest[t.Address] = op.Bind;
+        }
         ulong Up(ulong x) => x > ulong.MaxValue - page ? x : (x + page - 1) / page * page;
         ulong Resolve(Ref? r) => r is not { } x ? 0 : x.IsName ? names.GetValueOrDefault(x.Name!) : x.Address;
         switch (op.Kind)

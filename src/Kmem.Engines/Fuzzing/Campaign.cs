@@ -435,10 +435,11 @@ public sealed class Campaign
     /// </summary>
     public static string FindingText(TriageResult r, TimeSpan at, long? aflMs, string instance, HarnessOptions harness)
     {
-        var w = new StringWriter();
-        string afl = aflMs is long ms ? $", AFL++ found it {ms / 1000.0:0.0} s into {instance}'s run" : "";
-        w.WriteLine($"FINDING [{r.Signature}] at {FormatSpan(at)}{afl}: shrunk from {r.OriginalOps} to {r.ShrunkOps} " +
-                    $"{(harness.Kind == HarnessKind.Parser ? "bytes" : "operations")} ({r.ShrunkBytes} bytes) in {r.Elapsed.TotalSeconds:0.0} s");
+        // Invariant culture: FindingLog reads the seconds with a '.'.
+        var w = new StringWriter(CultureInfo.InvariantCulture);
+        string afl = aflMs is long ms ? string.Create(CultureInfo.InvariantCulture, $", AFL++ found it {ms / 1000.0:0.0} s into {instance}'s run") : "";
+        w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"FINDING [{r.Signature}] at {FormatSpan(at)}{afl}: shrunk from {r.OriginalOps} to {r.ShrunkOps} " +
+                    $"{(harness.Kind == HarnessKind.Parser ? "bytes" : "operations")} ({r.ShrunkBytes} bytes) in {r.Elapsed.TotalSeconds:0.0} s"));
         w.WriteLine($"  {r.Verdict}");
         if (r.OnReference is { } onRef)
             w.WriteLine(onRef == "ok" ? "  holds on the reference: the target's own bug" : $"  fails on the reference too ({onRef}): not the target's own bug");
