@@ -633,6 +633,20 @@ public class ReferenceTests
         var staleFresh = Fresh(staleRun);
         Assert.True(staleFresh.Skip(1).All(x => x.Item1 == Outcome.BUG), $"on a fresh allocator every stale pointer is misuse: {string.Join(" ", staleFresh)}");
         Assert.Equal(staleFresh, Trace(staleRun, () => shared3));
+
+        // A DMA buffer left live names its head frame as a DMA buffer; dma_free_coherent also wants
+        // the frame's head mark, so a stale name matters only once another allocation puts a head
+        // on that very frame. On 8 MiB every zone but DMA is empty, so the next boot's first
+        // vmalloc page is the frame the buffer had: freeing it as a DMA buffer is misuse on a fresh
+        // allocator, and would free a vmalloc page if Boot kept the old buffer's name.
+        var dmaLeft = ScenarioParser.Parse($"profile {profile}\nram 8M\nd = dma_alloc_coherent 4K\n", "dma-left.kmem");
+        var shared4 = new ReferenceAllocator();
+        var dma = Trace(dmaLeft, () => shared4);
+        Assert.Equal(Outcome.Ok, dma[^1].Item1);
+        var dmaStale = ScenarioParser.Parse($"profile {profile}\nram 8M\nv = vmalloc 4K\ndma_free_coherent @0x{dma[^1].Item2:x}\nvfree v\n", "dma-stale.kmem");
+        var dmaFresh = Fresh(dmaStale);
+        Assert.Equal([Outcome.Ok, Outcome.Ok, Outcome.BUG, Outcome.Ok], dmaFresh.Select(x => x.Item1));   // mem_init, vmalloc, the stale free, vfree
+        Assert.Equal(dmaFresh, Trace(dmaStale, () => shared4));
         List<(Outcome, ulong)> Fresh(Scenario s) => Trace(s, () => new ReferenceAllocator());
     }
 }
