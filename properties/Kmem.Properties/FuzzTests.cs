@@ -303,6 +303,48 @@ public class FuzzTests
     }
 
     [Fact]
+    public void Corpus_cost_times_every_input_as_the_harness_runs_it()
+    {
+        string dir = Temp();
+        try
+        {
+            // A failing input (the regression's, on its buggy target), a passing one, and AFL++'s
+            // dot files, which are not inputs.
+            string regression = Directory.GetFiles(Path.Combine(Corpus.Root, "corpus", "regressions"), "no-upper-coalesce-*.kmem").Order(StringComparer.Ordinal).First();
+            var failing = ScenarioParser.Parse(File.ReadAllText(regression), regression);
+            File.WriteAllBytes(Path.Combine(dir, "b-fails"), BinaryCodec.Encode(failing));
+            string kmem = Path.Combine(Corpus.Root, "corpus", "examples", "hole.kmem");
+            File.WriteAllBytes(Path.Combine(dir, "a-holds"), BinaryCodec.Encode(ScenarioParser.Parse(File.ReadAllText(kmem), kmem)));
+            File.WriteAllBytes(Path.Combine(dir, ".cur_input"), [0]);
+            Directory.CreateDirectory(Path.Combine(dir, ".state"));
+
+            var target = TargetRegistry.Get("buggy:no-upper-coalesce")!;
+            var costs = InputCosts.Measure(InputCosts.Files(dir), new HarnessOptions { Target = target.Name }, target.Create, 2);
+            Assert.Equal(["a-holds", "b-fails"], costs.Select(c => c.Name));
+            Assert.Equal("held", costs[0].Outcome);
+            var verdict = ScenarioRunner.Run(BinaryCodec.Decode(BinaryCodec.Encode(failing)), target.Create);
+            Assert.False(verdict.Ok);
+            Assert.Equal(verdict.Signature, costs[1].Outcome);
+            Assert.All(costs, c => Assert.True(c.CheckedUs > 0 && c.AloneUs > 0 && c.Ops > 0 && c.RamBytes > 0));
+            Assert.Equal(BinaryCodec.Decode(File.ReadAllBytes(Path.Combine(dir, "a-holds"))).Ops.Count, costs[0].Ops);
+
+            var (code, text, err) = RunCli("corpus", "cost", dir, "--target", target.Name, "--runs", "1", "--top", "5");
+            Assert.True(code == 0, err);
+            Assert.Contains("2 inputs in", text);
+            Assert.Contains($"  {verdict.Signature}  b-fails", text);
+            Assert.Contains("  held  a-holds", text);
+            Assert.Contains("checked: median", text);
+            Assert.DoesNotContain(".cur_input", text);
+
+            Assert.Equal(2, RunCli("corpus", "cost", Path.Combine(dir, "missing")).Code);
+            Assert.Equal(2, RunCli("corpus", "cost", Path.Combine(dir, ".state")).Code);   // no inputs
+            Assert.Equal(2, RunCli("corpus", "cost", dir, "--runs", "0").Code);
+            Assert.Equal(2, RunCli("corpus", "cost", dir, "--target", "buggy:nonesuch").Code);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void The_committed_dictionaries_are_what_the_codec_and_the_language_give()
     {
         Assert.Equal(FuzzCorpus.BinaryDictionary(), File.ReadAllText(Path.Combine(Corpus.Root, "fuzz", "kmem.dict")));

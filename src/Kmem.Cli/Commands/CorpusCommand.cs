@@ -4,16 +4,17 @@ using Kmem.Scenarios;
 
 namespace Kmem.Cli.Commands;
 
-/// <summary>`kmem-verify corpus seed|show|encode|dict`: the fuzzing corpus and dictionaries.</summary>
+/// <summary>`kmem-verify corpus seed|show|encode|dict|cost`: the fuzzing corpus and dictionaries.</summary>
 public static class CorpusCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var cmd = new Command("corpus", "fuzzing corpus: write seeds, show a binary input as .kmem, encode a .kmem, write the AFL++ dictionary");
+        var cmd = new Command("corpus", "fuzzing corpus: write seeds, show a binary input as .kmem, encode a .kmem, write the AFL++ dictionary, time a queue");
         cmd.Subcommands.Add(Seed(stdout, stderr));
         cmd.Subcommands.Add(Show(stdout, stderr));
         cmd.Subcommands.Add(Encode(stdout, stderr));
         cmd.Subcommands.Add(Dict(stdout, stderr));
+        cmd.Subcommands.Add(Cost(stdout, stderr));
         return cmd;
     }
 
@@ -130,6 +131,56 @@ public static class CorpusCommand
             {
                 stdout.Write(dict);
             }
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    private static Command Cost(TextWriter stdout, TextWriter stderr)
+    {
+        var dir = new Argument<string>("DIR") { Description = "a folder of binary inputs: an AFL++ queue (DIR/afl/main/queue of a campaign), a seed folder" };
+        var target = new Option<string>("--target") { Description = "reference or buggy:NAME, as the campaign's", DefaultValueFactory = _ => "reference" };
+        var profile = new Option<string?>("--profile") { Description = "decode as the harness with --profile P does (default: the input's own profile)" };
+        var ops = new Option<string>("--ops") { Description = "decode as the harness with --ops does: all or buddy", DefaultValueFactory = _ => "all" };
+        var runs = new Option<int>("--runs") { Description = "time each input this many times and keep the fastest", DefaultValueFactory = _ => 5 };
+        var top = new Option<int>("--top") { Description = "how many of the slowest inputs to list", DefaultValueFactory = _ => 10 };
+        var cmd = new Command("cost", "time every input of a folder as the scenario harness runs it (in-process, uninstrumented): which inputs a campaign's time goes to")
+            { dir, target, profile, ops, runs, top };
+        cmd.SetAction(r =>
+        {
+            string folder = r.GetValue(dir)!;
+            if (!Directory.Exists(folder))
+            {
+                stderr.WriteLine($"kmem-verify: {folder}: no such folder");
+                return ExitCodes.BadInput;
+            }
+            if (!Cli.TryTarget(r.GetValue(target)!, stderr, out var info)) return ExitCodes.BadInput;
+            string? p = r.GetValue(profile);
+            if (p == "any") p = null;
+            if (p is not null && Profiles.Get(p) is null)
+            {
+                stderr.WriteLine($"kmem-verify: unknown profile '{p}'; known: {string.Join(", ", Profiles.All.Select(x => x.Name))}, any");
+                return ExitCodes.BadInput;
+            }
+            if (!HarnessOptions.TryParseOps(r.GetValue(ops), out var filter))
+            {
+                stderr.WriteLine("kmem-verify: --ops must be all or buddy");
+                return ExitCodes.BadInput;
+            }
+            int k = r.GetValue(runs), n = r.GetValue(top);
+            if (k < 1 || n < 0)
+            {
+                stderr.WriteLine("kmem-verify: --runs must be at least 1 and --top at least 0");
+                return ExitCodes.BadInput;
+            }
+            var files = InputCosts.Files(folder);
+            if (files.Count == 0)
+            {
+                stderr.WriteLine($"kmem-verify: {folder}: no inputs");
+                return ExitCodes.BadInput;
+            }
+            var costs = InputCosts.Measure(files, new HarnessOptions { Target = info.Name, Profile = p, Ops = filter }, info.Create, k);
+            stdout.Write(InputCosts.Report(costs, folder, info.Name, k, n));
             return ExitCodes.Ok;
         });
         return cmd;
