@@ -199,4 +199,54 @@ public class ModelTests
         Assert.Equal(Result.Ok, spec.DecideAllocPages(0, GfpBits.Atomic, false).Result);
         Assert.Equal("watermarks", spec.AllocPages(0, GfpBits.Kernel, false, Result.Ok, (ulong)pfn << 12)?.Invariant);
     }
+    /// <summary>
+    /// <see cref="Layout.For"/> hands back the layout it built last when the machine's layout inputs
+    /// compare equal. Machines one after another, as `check` and fuzzing boot them: generated ones
+    /// (boot parameters included) and pairs that differ in one setting each, every layout from the
+    /// cache must be the one built fresh.
+    /// </summary>
+    [Theory]
+    [InlineData("linux-6.8-x86_64")]
+    [InlineData("linux-4.19-x86_64")]
+    [InlineData("linux-2.6.18-i386")]
+    [InlineData("linux-2.0-i386")]
+    public void A_shared_layout_is_the_one_built_fresh(string profile)
+    {
+        static Machine MachineOf(Scenario s) => Bridge.ToModel(MachineConfig.From(s));
+        var machines = new List<Machine>();
+        var gen = new Kmem.Engines.GenOptions { Profile = profile };
+        for (int i = 0; i < 40; i++)
+        {
+            var s = Kmem.Engines.CheckEngine.Generate(gen, 7, i, 40);
+            machines.Add(MachineOf(s));
+            machines.Add(MachineOf(s));   // the same machine again: from the cache
+        }
+        // One setting at a time, each after the plain machine.
+        var plain = ScenarioParser.Parse($"profile {profile}\nram 256M\n", "plain.kmem");
+        foreach (string boot in new[] { "mem=128M", "memmap=1M$64M", "memmap=16M@512M", "max_order=5", "vmalloc=512M", "mem=255M" })
+        {
+            machines.Add(MachineOf(plain));
+            machines.Add(MachineOf(ScenarioParser.Parse($"profile {profile}\nram 256M\nboot {boot}\n", "one.kmem")));
+        }
+        machines.Add(MachineOf(ScenarioParser.Parse($"profile {profile}\nram 256M\nhole 64M 1M\n", "hole.kmem")));
+        machines.Add(MachineOf(ScenarioParser.Parse($"profile {profile}\nram 256M\nhole 64M 2M\n", "hole2.kmem")));
+        machines.Add(MachineOf(ScenarioParser.Parse($"profile {profile}\nram 257M\n", "ram.kmem")));
+
+        int reused = 0;
+        Layout? previous = null;
+        foreach (var m in machines)
+        {
+            var shared = Layout.For(m);
+            var fresh = new Layout(m);
+            if (ReferenceEquals(shared, previous)) reused++;
+            previous = shared;
+            Assert.Equal(fresh.FrameCount, shared.FrameCount);
+            Assert.Equal(fresh.LargestOrder, shared.LargestOrder);
+            Assert.Equal(fresh.LowmemLimitPfn, shared.LowmemLimitPfn);
+            Assert.Equal(fresh.Zones.ToArray(), shared.Zones.ToArray());
+            Assert.Equal(fresh.ZoneExists.ToArray(), shared.ZoneExists.ToArray());
+            Assert.True(fresh.Initial.SequenceEqual(shared.Initial), $"frame kinds differ for {m}");
+        }
+        Assert.True(reused >= 40, $"the same machine twice must reuse the layout: {reused} reuses");
+    }
 }

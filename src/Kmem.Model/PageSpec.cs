@@ -56,7 +56,7 @@ public sealed class PageSpec
     private static readonly SearchValues<byte> ManagedKinds = SearchValues.Create([(byte)FrameKind.Free, (byte)FrameKind.Allocated]);
 
     /// <summary>Whether the frame was System RAM in the firmware map (after memmap= and mem=): usable, or low-reserved.</summary>
-    public bool IsSystemRam(long pfn) => pfn >= 0 && pfn < kind.Length && SystemRamKinds.Contains((byte)Layout.Initial[pfn]);
+    public bool IsSystemRam(long pfn) => pfn >= 0 && pfn < kind.Length && SystemRamKinds.Contains((byte)Layout.Initial[(int)pfn]);
     /// <summary>Whether the buddy allocator manages the frame (free or handed out through it).</summary>
     public bool IsManaged(long pfn) => InitDone && pfn >= 0 && pfn < kind.Length && ManagedKinds.Contains((byte)kind[pfn]);
 
@@ -78,7 +78,7 @@ public sealed class PageSpec
         return start >= end;
     }
 
-    private static ReadOnlySpan<byte> Bytes(FrameKind[] map, long start, long end) => MemoryMarshal.AsBytes(map.AsSpan((int)start, (int)(end - start)));
+    private static ReadOnlySpan<byte> Bytes(ReadOnlySpan<FrameKind> map, long start, long end) => MemoryMarshal.AsBytes(map.Slice((int)start, (int)(end - start)));
     private static long Found(long start, int i) => i < 0 ? -1 : start + i;
 
     public long[] Managed { get; } = new long[4];
@@ -92,8 +92,10 @@ public sealed class PageSpec
     public PageSpec(Machine machine)
     {
         Machine = machine;
-        Layout = new Layout(machine);
-        kind = (FrameKind[])Layout.Initial.Clone();
+        Layout = Layout.For(machine);
+        // Every element is written by the copy: no need for the runtime to zero it first.
+        kind = GC.AllocateUninitializedArray<FrameKind>(Layout.Initial.Length);
+        Layout.Initial.CopyTo(kind);
     }
 
     public int LargestOrder => Layout.LargestOrder;
