@@ -69,18 +69,7 @@ public static class CorpusCommand
         cmd.SetAction(r =>
         {
             if (!TryRead(r.GetValue(file)!, stderr, out byte[] bytes)) return ExitCodes.BadInput;
-            string? p = r.GetValue(profile);
-            if (p == "any") p = null;
-            if (p is not null && Profiles.Get(p) is null)
-            {
-                stderr.WriteLine($"kmem-verify: unknown profile '{p}'; known: {string.Join(", ", Profiles.All.Select(x => x.Name))}, any");
-                return ExitCodes.BadInput;
-            }
-            if (!HarnessOptions.TryParseOps(r.GetValue(ops), out var filter))
-            {
-                stderr.WriteLine($"kmem-verify: --ops must be all or buddy");
-                return ExitCodes.BadInput;
-            }
+            if (!TryDecoding(r.GetValue(profile), r.GetValue(ops), stderr, out string? p, out var filter)) return ExitCodes.BadInput;
             var s = ScenarioHarness.Decode(bytes, new HarnessOptions { Profile = p, Ops = filter });
             stdout.Write(ScenarioPrinter.Print(s));
             return ExitCodes.Ok;
@@ -155,18 +144,7 @@ public static class CorpusCommand
                 return ExitCodes.BadInput;
             }
             if (!Cli.TryTarget(r.GetValue(target)!, stderr, out var info)) return ExitCodes.BadInput;
-            string? p = r.GetValue(profile);
-            if (p == "any") p = null;
-            if (p is not null && Profiles.Get(p) is null)
-            {
-                stderr.WriteLine($"kmem-verify: unknown profile '{p}'; known: {string.Join(", ", Profiles.All.Select(x => x.Name))}, any");
-                return ExitCodes.BadInput;
-            }
-            if (!HarnessOptions.TryParseOps(r.GetValue(ops), out var filter))
-            {
-                stderr.WriteLine("kmem-verify: --ops must be all or buddy");
-                return ExitCodes.BadInput;
-            }
+            if (!TryDecoding(r.GetValue(profile), r.GetValue(ops), stderr, out string? p, out var filter)) return ExitCodes.BadInput;
             int k = r.GetValue(runs), n = r.GetValue(top);
             if (k < 1 || n < 0)
             {
@@ -184,6 +162,24 @@ public static class CorpusCommand
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>--profile and --ops as the harness reads them (`any` is no override).</summary>
+    private static bool TryDecoding(string? profile, string? ops, TextWriter stderr, out string? p, out OpFilter filter)
+    {
+        p = profile == "any" ? null : profile;
+        filter = OpFilter.All;
+        if (p is not null && Profiles.Get(p) is null)
+        {
+            stderr.WriteLine($"kmem-verify: unknown profile '{p}'; known: {string.Join(", ", Profiles.All.Select(x => x.Name))}, any");
+            return false;
+        }
+        if (!HarnessOptions.TryParseOps(ops, out filter))
+        {
+            stderr.WriteLine("kmem-verify: --ops must be all or buddy");
+            return false;
+        }
+        return true;
     }
 
     private static bool TryRead(string path, TextWriter stderr, out byte[] bytes)

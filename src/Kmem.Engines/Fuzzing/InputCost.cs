@@ -8,7 +8,7 @@ namespace Kmem.Engines.Fuzzing;
 /// <summary>What one fuzzing input costs the harness, run in-process and uninstrumented.</summary>
 /// <param name="CheckedUs">The fastest of the runs of <see cref="ScenarioHarness.Decode"/> and <see cref="ScenarioRunner.Run"/>, as the harness does it.</param>
 /// <param name="AloneUs">The same with <see cref="CheckMode.None"/>: the target alone.</param>
-/// <param name="Outcome">"held", the failure signature, or "unsupported".</param>
+/// <param name="Outcome">"held", the failure signature (crash/EXCEPTION for a checker exception, as triage names it), or "unsupported".</param>
 public sealed record InputCost(string Name, int Bytes, int Ops, ulong RamBytes, double CheckedUs, double AloneUs, string Outcome);
 
 /// <summary>
@@ -38,19 +38,27 @@ public static class InputCosts
             for (int i = 0; i < inputs.Count; i++)
                 for (int m = 0; m < 2; m++)
                 {
-                    var options = new RunOptions { Check = m == 0 ? CheckMode.Incremental : CheckMode.None };
                     long t0 = Stopwatch.GetTimestamp();
                     var s = ScenarioHarness.Decode(inputs[i].Bytes, o);
                     string result;
-                    try { result = ScenarioRunner.Run(s, target, options) is { Ok: false } v ? v.Signature : "held"; }
+                    // Checked: as triage evaluates it (a checker exception is a crash verdict). Alone: only timed.
+                    try { result = m == 0 ? ScenarioHarness.Evaluate(s, target) is { Ok: false } v ? v.Signature : "held" : Alone(s, target); }
                     catch (UnsupportedScenarioException) { result = "unsupported"; }
-                    catch (Exception e) when (e is not OutOfMemoryException) { result = $"crash/{e.GetType().Name}"; }   // as triage names it
                     double us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
                     best[i, m] = Math.Min(best[i, m], us);
                     if (m == 0) { outcome[i] = result; scenarios[i] = s; }
                 }
         return Enumerable.Range(0, inputs.Count).Select(i => new InputCost(
             inputs[i].Name, inputs[i].Bytes.Length, scenarios[i].Ops.Count, RamOf(scenarios[i]), best[i, 0], best[i, 1], outcome[i])).ToList();
+    }
+
+    private static readonly RunOptions AloneOptions = new() { Check = CheckMode.None };
+
+    private static string Alone(Scenario s, Func<ITarget> target)
+    {
+        try { ScenarioRunner.Run(s, target, AloneOptions); }
+        catch (Exception e) when (e is not (OutOfMemoryException or UnsupportedScenarioException)) { }
+        return "";
     }
 
     /// <summary>The slowest <paramref name="top"/> inputs, then the distribution and where the sum goes.</summary>
